@@ -1,0 +1,55 @@
+# av-platform: `make demo` runs the loop on a sample fleet, `make test` runs every check CI runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.av_home
+export AV_LAKE_ROOT ?= $(CURDIR)/.av_lake
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install demo test test-fast lint validate bench ui clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip check
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with everything (a no-op when pyproject.toml did not change)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo: install $(DAGSTER_HOME)/dagster.yaml  ## generate a sample fleet and run the loop on it, then print a summary
+	$(BIN)/av demo
+
+lint: install  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+validate: install  ## the definitions load as the code server loads them
+	DAGSTER_HOME=$$(mktemp -d) $(BIN)/dagster definitions validate -w workspace.yaml
+
+test: install lint validate  ## ruff, definitions validate, the whole pytest suite (what CI runs)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: install  ## unit tests only (no servers, no end-to-end)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not s3 and not postgres"
+
+bench: install  ## benchmarks, as ratios against a reference measured side by side -> bench/results.json
+	$(BIN)/python -m bench.run
+
+ui: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI + daemon on the demo's home and lake
+	$(BIN)/dagster dev -w workspace.yaml
+
+clean:  ## remove the demo lake, home and fleet (keeps .venv)
+	rm -rf .av_lake .av_home .av_demo

@@ -1,0 +1,21 @@
+"""The one class taxonomy shared by generator, labels, models and evaluation. Extend only here."""
+
+OBJECT_CLASSES: tuple[str, ...] = (
+    "car",
+    "truck",
+    "bus",
+    "pedestrian",
+    "cyclist",
+    "motorcyclist",
+    "traffic_cone",
+    "barrier",
+)
+
+EVENT_TYPES: tuple[str, ...] = (
+    "cut_in",
+    "harsh_brake",
+    "stationary_hazard",
+    "disengagement",
+    "lane_change",
+    "speeding",
+)

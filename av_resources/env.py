@@ -1,0 +1,66 @@
+"""The one place that maps AV_ENV (local | ci | prod) to backends and the executor."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from av_resources.catalog import CatalogResource
+from av_resources.evaluation import GroundTruthResource
+from av_resources.lake import LakeStorage
+
+AV_ENVS = ("local", "ci", "prod")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def current_env() -> str:
+    env = os.environ.get("AV_ENV", "local").strip().lower() or "local"
+    if env not in AV_ENVS:
+        raise ValueError(f"AV_ENV={env!r} is not one of {', '.join(AV_ENVS)}")
+    return env
+
+
+def default_lake_root() -> str:
+    return os.environ.get("AV_LAKE_ROOT") or str(PROJECT_ROOT / ".av_lake")
+
+
+def local_lake() -> LakeStorage:
+    """The lake of the local/ci environments, as the CLI and tests see it."""
+    return LakeStorage(
+        root=default_lake_root(),
+        s3_endpoint_url=os.environ.get("AV_S3_ENDPOINT_URL") or None,
+        s3_access_key=os.environ.get("AWS_ACCESS_KEY_ID") or None,
+        s3_secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+    )
+
+
+def build_resources(env: str) -> dict[str, Any]:
+    if env == "prod":
+        # Secrets and endpoints resolve at launch (EnvVar), so definitions load with nothing set.
+        lake = LakeStorage(root=dg.EnvVar("AV_LAKE_ROOT"))
+        ground_truth = GroundTruthResource(root=None)
+    else:
+        lake = local_lake()
+        ground_truth = GroundTruthResource(root=os.environ.get("AV_GROUND_TRUTH_ROOT") or None)
+    return {"lake": lake, "catalog": CatalogResource(lake=lake), "ground_truth": ground_truth}
+
+
+def build_executor(env: str) -> dg.ExecutorDefinition:
+    if env == "prod":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor.configured(
+            {
+                "job_namespace": {"env": "AV_K8S_NAMESPACE"},
+                "job_image": {"env": "AV_IMAGE"},
+                "max_concurrent": 16,
+                "env_secrets": ["av-platform-env"],
+            },
+            name="k8s_job_executor",
+        )
+    if env == "ci":
+        return dg.in_process_executor
+    return dg.multiprocess_executor

@@ -1,0 +1,82 @@
+"""`make bench`: every `bench/bench_*.py` exposes CASES; each case's value is measured side by side
+with its reference in the same run, and reported as a ratio (never as a pass/fail timing).
+
+A case is {"name", "unit", "run": () -> float, "reference": () -> float}; both callables return the
+metric in `unit` (higher is better unless the unit says otherwise).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import pkgutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def machine_info() -> dict:
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+    try:
+        with open("/proc/meminfo") as fh:
+            info["mem_kb"] = int(fh.readline().split()[1])
+    except OSError:
+        pass
+    return info
+
+
+def run_case(case: dict, repeats: int) -> dict:
+    values, refs = [], []
+    for _ in range(repeats):  # interleaved, so drift in machine load hits both alike
+        refs.append(float(case["reference"]()))
+        values.append(float(case["run"]()))
+    value, reference = statistics.median(values), statistics.median(refs)
+    return {
+        "name": case["name"],
+        "value": value,
+        "reference": reference,
+        "ratio": (value / reference) if reference else None,
+        "unit": case["unit"],
+        "repeats": repeats,
+        "machine": machine_info(),
+    }
+
+
+def main(argv: list[str]) -> int:
+    only = set(argv)
+    repeats = int(os.environ.get("AV_BENCH_REPEATS", "3"))
+    results = []
+    for mod in sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_")):
+        module = importlib.import_module(f"bench.{mod}")
+        for case in module.CASES:
+            if only and case["name"] not in only and mod not in only:
+                continue
+            t0 = time.perf_counter()
+            res = run_case(case, repeats)
+            res["wall_s"] = round(time.perf_counter() - t0, 2)
+            results.append(res)
+            print(
+                f"{res['name']:<40} {res['value']:>12.3f} vs ref {res['reference']:>12.3f} "
+                f"{res['unit']:<24} ratio {res['ratio']:.3f}",
+                file=sys.stderr,
+            )
+    out = HERE / "results.json"
+    tmp = out.with_suffix(".json.part")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    tmp.replace(out)
+    print(f"wrote {out} ({len(results)} benchmarks)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
