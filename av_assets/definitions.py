@@ -13,9 +13,15 @@ from av_resources.env import build_executor, build_resources, current_env
 # How stale a layer may get before Dagster warns / fails it. Per-drive layers going stale means no
 # drive arrived for a day: a fleet-health signal, not a pipeline bug. An asset may set its own.
 LAYER_FRESHNESS: dict[str, dg.FreshnessPolicy] = {
-    "bronze": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=14)),
-    "silver": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=27), warn_window=timedelta(hours=15)),
-    "catalog": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=27), warn_window=timedelta(hours=15)),
+    "bronze": dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=26), warn_window=timedelta(hours=14)
+    ),
+    "silver": dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=27), warn_window=timedelta(hours=15)
+    ),
+    "catalog": dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=27), warn_window=timedelta(hours=15)
+    ),
     "gold": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=28), warn_window=timedelta(hours=16)),
     "ml": dg.FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7)),
     "ops": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=25)),

@@ -20,7 +20,11 @@ def _table() -> pa.Table:
         {
             "t_ns": np.arange(ROWS, dtype=np.int64) * 10_000_000,
             "value": rng.normal(size=ROWS),
-            "signal": pa.array(np.array(["WHEEL_SPEEDS.WHEEL_SPEED_FL", "STEER_ANGLE_SENSOR.STEER_ANGLE"])[rng.integers(0, 2, ROWS)]),
+            "signal": pa.array(
+                np.array(["WHEEL_SPEEDS.WHEEL_SPEED_FL", "STEER_ANGLE_SENSOR.STEER_ANGLE"])[
+                    rng.integers(0, 2, ROWS)
+                ]
+            ),
         }
     )
 

@@ -9,7 +9,7 @@ from av_assets.contracts.cli import ExitCode, emit_json, fail, stderr_console
 
 def query(
     sql: str = typer.Argument(
-        None, help="SQL over the catalog views, e.g. \"SELECT * FROM drives\". Omit with --views."
+        None, help='SQL over the catalog views, e.g. "SELECT * FROM drives". Omit with --views.'
     ),
     as_json: bool = typer.Option(False, "--json", help="print a JSON list of row objects on stdout"),
     limit: int = typer.Option(200, help="rows shown in the table (JSON returns all)"),

@@ -33,7 +33,7 @@ class View:
     path: str
     columns: dict[str, str]
     description: str = ""
-    hive_partitioning: bool = True
+    hive_partitioning: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Operations: what the lake holds (cost telemetry, lifecycle and GC build on it)."""
 
-from av_assets.contracts.registry import Extension, View
+from av_assets.contracts.registry import DemoStep, Extension, View
 
 
 def _definitions():
@@ -17,8 +17,21 @@ EXTENSION = Extension(
         View(
             name="lake_inventory",
             path="ops/lake_inventory/*.parquet",
-            columns={"layer": "VARCHAR", "dataset": "VARCHAR", "objects": "BIGINT", "bytes": "BIGINT", "drives": "BIGINT"},
+            columns={
+                "layer": "VARCHAR",
+                "dataset": "VARCHAR",
+                "objects": "BIGINT",
+                "bytes": "BIGINT",
+                "drives": "BIGINT",
+            },
             description="objects, bytes and drives per lake layer and dataset",
         )
     ],
+    demo_steps=[DemoStep(name="lake inventory", order=90, run=lambda ctx: _inventory_step(ctx))],
 )
+
+
+def _inventory_step(ctx):
+    from av_assets.ops.demo import inventory_step
+
+    return inventory_step(ctx)

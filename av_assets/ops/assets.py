@@ -38,5 +38,7 @@ def lake_inventory(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.M
 def _markdown(frame) -> str:
     lines = ["| layer | dataset | objects | bytes | drives |", "|---|---|---:|---:|---:|"]
     for row in frame.iter_rows(named=True):
-        lines.append(f"| {row['layer']} | {row['dataset']} | {row['objects']} | {row['bytes']} | {row['drives']} |")
+        lines.append(
+            f"| {row['layer']} | {row['dataset']} | {row['objects']} | {row['bytes']} | {row['drives']} |"
+        )
     return "\n".join(lines)

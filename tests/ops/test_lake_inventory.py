@@ -16,7 +16,13 @@ def test_inventory_groups_by_layer_dataset_and_counts_drives():
         }
     )
     rows = {(r["layer"], r["dataset"]): r for r in frame.iter_rows(named=True)}
-    assert rows[("bronze", "drives")] == {"layer": "bronze", "dataset": "drives", "objects": 2, "bytes": 110, "drives": 2}
+    assert rows[("bronze", "drives")] == {
+        "layer": "bronze",
+        "dataset": "drives",
+        "objects": 2,
+        "bytes": 110,
+        "drives": 2,
+    }
     assert rows[("silver", "signals")]["drives"] == 1
     assert rows[("quarantine", "d-003")]["objects"] == 1
     assert inventory_frame({}).height == 0
@@ -25,7 +31,9 @@ def test_inventory_groups_by_layer_dataset_and_counts_drives():
 def test_lake_inventory_asset_materialises_with_lineage(lake):
     lake.write_bytes("bronze/drives/d-001/bag/a.mcap", b"x" * 1000)
     lake.write_bytes("silver/signals/drive_id=d-001/part-0.parquet", b"y" * 10)
-    result = dg.materialize([lake_inventory], resources={"lake": lake}, instance=dg.DagsterInstance.ephemeral())
+    result = dg.materialize(
+        [lake_inventory], resources={"lake": lake}, instance=dg.DagsterInstance.ephemeral()
+    )
     assert result.success
     md = result.asset_materializations_for_node("ops__lake_inventory")[0].metadata
     assert md["av/bytes"].value == 1010
@@ -42,5 +50,7 @@ def test_rerun_is_idempotent(tmp_path):
     shas = []
     for _ in range(2):
         res = dg.materialize([lake_inventory], resources={"lake": lake}, instance=instance)
-        shas.append(res.asset_materializations_for_node("ops__lake_inventory")[0].metadata["av/content_sha256"].value)
+        shas.append(
+            res.asset_materializations_for_node("ops__lake_inventory")[0].metadata["av/content_sha256"].value
+        )
     assert shas[0] == shas[1]

@@ -4,8 +4,8 @@ import polars as pl
 import pytest
 
 from av_assets.contracts.ids import InvalidIdentifier
-from av_resources.catalog import connect
 from av_assets.contracts.registry import View
+from av_resources.catalog import connect
 
 
 def test_bytes_json_parquet_round_trip(lake):
@@ -18,7 +18,10 @@ def test_bytes_json_parquet_round_trip(lake):
     lake.write_json("bronze/drives/d-001/manifest.json", {"b": 2, "a": [1, 2]})
     assert lake.read_json("bronze/drives/d-001/manifest.json") == {"a": [1, 2], "b": 2}
     # canonical JSON: same document, same bytes
-    assert lake.read_bytes("bronze/drives/d-001/manifest.json") == b'{\n  "a": [\n    1,\n    2\n  ],\n  "b": 2\n}\n'
+    assert (
+        lake.read_bytes("bronze/drives/d-001/manifest.json")
+        == b'{\n  "a": [\n    1,\n    2\n  ],\n  "b": 2\n}\n'
+    )
 
     frame = pl.DataFrame({"drive_id": ["d-001"] * 3, "t_ns": [1, 2, 3], "value": [0.5, 1.5, 2.5]})
     lake.write_parquet("silver/signals/drive_id=d-001/part-0.parquet", frame)
@@ -72,12 +75,18 @@ def test_catalog_views_over_the_lake(lake):
     con = connect(lake, views=[view])
     # before anything is written: an empty view with the contract's columns
     assert con.execute("SELECT * FROM signals_test").fetchall() == []
-    assert [d[0] for d in con.execute("SELECT * FROM signals_test").description] == ["drive_id", "t_ns", "value"]
+    assert [d[0] for d in con.execute("SELECT * FROM signals_test").description] == [
+        "drive_id",
+        "t_ns",
+        "value",
+    ]
     for drive in ("d-001", "d-002"):
         lake.write_parquet(
             f"silver/signals_test/drive_id={drive}/part-0.parquet",
             pl.DataFrame({"drive_id": [drive] * 2, "t_ns": [1, 2], "value": [1.0, 2.0]}),
         )
     con = connect(lake, views=[view])
-    rows = con.execute("SELECT drive_id, count(*), sum(value) FROM signals_test GROUP BY 1 ORDER BY 1").fetchall()
+    rows = con.execute(
+        "SELECT drive_id, count(*), sum(value) FROM signals_test GROUP BY 1 ORDER BY 1"
+    ).fetchall()
     assert rows == [("d-001", 2, 3.0), ("d-002", 2, 3.0)]
