@@ -11,6 +11,7 @@ import dagster as dg
 from av_resources.catalog import CatalogResource
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
+from av_resources.notify import Notifier
 
 AV_ENVS = ("local", "ci", "prod")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -45,19 +46,46 @@ def build_resources(env: str) -> dict[str, Any]:
     else:
         lake = local_lake()
         ground_truth = GroundTruthResource(root=os.environ.get("AV_GROUND_TRUTH_ROOT") or None)
-    return {"lake": lake, "catalog": CatalogResource(lake=lake), "ground_truth": ground_truth}
+    return {
+        "lake": lake,
+        "catalog": CatalogResource(lake=lake),
+        "ground_truth": ground_truth,
+        "notifier": Notifier(),  # webhook from $AV_WEBHOOK_URL when set, else log only
+    }
+
+
+# Steps without their own `dagster-k8s/config` (every CPU asset) get these: a CPU node of the
+# Karpenter `cpu` NodePool, modest requests, no GPU, no toleration. A GPU step's op_tags deep-merge
+# over them (its node selector replaces the pool label, its resources replace these).
+CPU_STEP_K8S_CONFIG: dict[str, Any] = {
+    "container_config": {
+        "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "8Gi"}},
+    },
+    "pod_template_spec_metadata": {"labels": {"app.kubernetes.io/part-of": "av-platform"}},
+    "pod_spec_config": {"node_selector": {"av-platform/pool": "cpu"}},
+    "job_spec_config": {"ttl_seconds_after_finished": 3600, "backoff_limit": 0},
+}
+# The secret every run and step pod reads its environment from (RDS credentials, lake root, bucket
+# names, image tags). AWS credentials come from IRSA on the service account, never from this secret.
+PROD_ENV_SECRET = "av-platform-env"
+PROD_SERVICE_ACCOUNT = "av-platform-runs"
 
 
 def build_executor(env: str) -> dg.ExecutorDefinition:
     if env == "prod":
         from dagster_k8s import k8s_job_executor
 
+        # Endpoints resolve when a run starts (env), so definitions load with nothing set.
         return k8s_job_executor.configured(
             {
                 "job_namespace": {"env": "AV_K8S_NAMESPACE"},
                 "job_image": {"env": "AV_IMAGE"},
+                "image_pull_policy": "IfNotPresent",
+                "service_account_name": PROD_SERVICE_ACCOUNT,
                 "max_concurrent": 16,
-                "env_secrets": ["av-platform-env"],
+                "env_secrets": [PROD_ENV_SECRET],
+                "env_vars": ["AV_ENV=prod"],
+                "step_k8s_config": CPU_STEP_K8S_CONFIG,
             },
             name="k8s_job_executor",
         )

@@ -114,7 +114,7 @@ def test_generator_and_detectors_share_no_constants():
 def test_heavy_imports_stay_out_of_definition_loading():
     code = (
         "import sys; from av_assets.definitions import defs; defs(); "
-        "heavy = [m for m in ('torch','great_expectations','lancedb','wandb','onnxruntime','cv2','dagster_dbt') "
+        "heavy = [m for m in ('torch','great_expectations','lancedb','wandb','onnxruntime','cv2','rapidocr_onnxruntime') "
         "if m in sys.modules]; print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -1,0 +1,229 @@
+"""`av ingest`, `av process`, `av quarantine list|release` and the demo step."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from av_assets.contracts.cli import ExitCode, emit_json, fail, stderr_console
+
+SKIP_DIRS = {"_ground_truth", "_staging"}
+
+
+def find_drive_folders(path: Path) -> list[Path]:
+    """PATH itself when it holds drive.json; else every folder below (depth <= 3) that holds one; else
+    PATH as a (bad) drive of its own, so that it is quarantined with a clear reason."""
+    if (path / "drive.json").is_file():
+        return [path]
+    found: list[Path] = []
+
+    def walk(d: Path, depth: int) -> None:
+        for child in sorted(
+            p for p in d.iterdir() if p.is_dir() and p.name not in SKIP_DIRS and not p.name.startswith(".")
+        ):
+            if (child / "drive.json").is_file():
+                found.append(child)
+            elif depth < 3:
+                walk(child, depth + 1)
+
+    walk(path, 1)
+    return found or [path]
+
+
+def ingest_path(path: Path, *, lake=None, validate: bool = True) -> list[Any]:
+    from av_assets.ingest.core import LocalSource, ingest_drive
+    from av_assets.ingest.notify import event_for
+    from av_resources.env import local_lake
+    from av_resources.notify import Notifier
+
+    lake = lake or local_lake()
+    lake.ensure_root()
+    notifier = Notifier()
+    results = []
+    folders = find_drive_folders(path)
+    for i, folder in enumerate(folders, 1):
+        stderr_console.print(f"[dim][{i}/{len(folders)}][/] {folder}")
+        res = ingest_drive(
+            LocalSource(folder),
+            lake,
+            validate=validate,
+            progress=lambda m: stderr_console.print(f"  {m}", highlight=False),
+        )
+        if res.status != "skipped":
+            notifier.notify(event_for(res))
+        results.append(res)
+    return results
+
+
+def _check_path(path: Path) -> Path:
+    if not path.exists():
+        fail(f"path not found: {path}", ExitCode.USAGE)
+    if not path.is_dir():
+        fail(f"not a folder: {path} (give a drive folder or a folder of drive folders)", ExitCode.USAGE)
+    return path.resolve()
+
+
+def _print(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for c in ("drive_id", "status", "reason", "files", "message_count", "warnings"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(
+            *(
+                str(r.get(c) if r.get(c) is not None else "")
+                for c in ("drive_id", "status", "reason", "files", "message_count", "warnings")
+            )
+        )
+    Console().print(table)
+
+
+def ingest(
+    path: Path = typer.Argument(..., help="a drive folder (with drive.json) or a folder of drive folders"),
+    as_json: bool = typer.Option(False, "--json", help='print {"drives": [...]} on stdout'),
+    no_validate: bool = typer.Option(False, "--no-validate", help="skip message validation (counts only)"),
+) -> None:
+    """Copy drives into bronze ($AV_LAKE_ROOT) with sha256, manifest and integrity checks, without Dagster.
+
+    Same bytes again: skipped. A bad drive is quarantined with its reason (exit 0: a result, not a failure).
+    """
+    path = _check_path(path)
+    rows = [r.as_dict() for r in ingest_path(path, validate=not no_validate)]
+    emit_json({"drives": rows}) if as_json else _print(rows)
+
+
+def _instance():
+    import dagster as dg
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str(Path(".av_home").resolve())
+        os.environ["DAGSTER_HOME"] = home
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def materialise_drives(drive_ids: list[str], instance=None) -> dict[str, dict[str, Any]]:
+    """Run the per-drive job (every registered `process_assets` asset) for each drive, in-process."""
+    from av_assets.contracts.partitions import DRIVES
+    from av_assets.definitions import defs
+    from av_assets.ingest.sensors import JOB_NAME
+
+    if not drive_ids:
+        return {}
+    instance = instance or _instance()
+    instance.add_dynamic_partitions(
+        DRIVES.name, [d for d in drive_ids if not instance.has_dynamic_partition(DRIVES.name, d)]
+    )
+    job = defs().resolve_job_def(JOB_NAME)
+    out = {}
+    for drive_id in drive_ids:
+        stderr_console.print(f"  materialising {drive_id} ({JOB_NAME})")
+        res = job.execute_in_process(
+            instance=instance,
+            partition_key=drive_id,
+            raise_on_error=False,
+            tags={"av/drive_id": drive_id, "av/launched_by": "av process"},
+        )
+        mats = sorted({e.asset_key.to_user_string() for e in res.get_asset_materialization_events()})
+        checks = {
+            f"{c.asset_key.to_user_string()}:{c.check_name}": c.passed
+            for c in res.get_asset_check_evaluations()
+        }
+        out[drive_id] = {"run_id": res.run_id, "success": res.success, "materialized": mats, "checks": checks}
+    return out
+
+
+def process(
+    path: Path = typer.Argument(..., help="a drive folder (with drive.json) or a folder of drive folders"),
+    as_json: bool = typer.Option(False, "--json", help='print {"drives": [...]} on stdout'),
+) -> None:
+    """Ingest, then materialise every per-drive asset for each new drive on the Dagster instance
+    ($DAGSTER_HOME), in-process. Quarantined and skipped drives are not processed further."""
+    path = _check_path(path)
+    rows = process_path(path)
+    emit_json({"drives": rows}) if as_json else _print(rows)
+
+
+def process_path(path: Path, lake=None, instance=None) -> list[dict[str, Any]]:
+    results = ingest_path(path, lake=lake)
+    new = [r.drive_id for r in results if r.status == "ingested"]
+    runs = materialise_drives(new, instance=instance)
+    rows = []
+    for r in results:
+        row = r.as_dict()
+        if r.drive_id in runs and r.status == "ingested":
+            row["run"] = runs[r.drive_id]
+        rows.append(row)
+    return rows
+
+
+quarantine_app = typer.Typer(
+    help="Drives refused by ingestion/integrity: list them, release one.", no_args_is_help=True
+)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    as_json: bool = typer.Option(False, "--json", help="print a JSON list on stdout"),
+) -> None:
+    """Every quarantine record (drive, reason, detail, released, note)."""
+    from av_assets.ingest.core import list_quarantine
+    from av_resources.env import local_lake
+
+    rows = list_quarantine(local_lake())
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for c in ("drive_id", "reason", "released", "detail"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(r["drive_id"], r["reason"], str(r["released"]), (r["detail"] or "")[:120])
+    Console().print(table)
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    drive: str = typer.Argument(..., help="drive_id"),
+    note: str = typer.Option(..., "--note", help="why it is accepted (kept in the record)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Accept a quarantined drive: the record is kept (released + note); its bronze status becomes ingested."""
+    from av_assets.contracts.ids import InvalidIdentifier
+    from av_assets.ingest.core import release_quarantine
+    from av_resources.env import local_lake
+
+    try:
+        rec = release_quarantine(local_lake(), drive, note)
+    except (FileNotFoundError, InvalidIdentifier) as exc:
+        fail(str(exc), ExitCode.USAGE)
+    if as_json:
+        emit_json({k: rec[k] for k in ("drive_id", "reason", "released", "note")})
+    else:
+        stderr_console.print(f"released {drive} ({rec['reason']}): {note}")
+
+
+def demo_step(ctx) -> list[tuple[str, str]]:
+    """`make demo` step 20: `av process` over the fleet the fleet step generated (ctx.out)."""
+    out = Path(ctx.out)
+    if not out.exists():
+        return [("drives", "no fleet at " + str(out))]
+    rows = process_path(out)
+    ctx.results["ingest"] = rows
+    by = {s: sum(1 for r in rows if r["status"] == s) for s in ("ingested", "skipped", "quarantined")}
+    reasons = sorted({r["reason"] for r in rows if r["reason"]})
+    return [
+        ("drives ingested", str(by["ingested"])),
+        ("drives skipped (already in bronze)", str(by["skipped"])),
+        ("drives quarantined", str(by["quarantined"]) + (f" ({', '.join(reasons)})" if reasons else "")),
+        ("messages counted", f"{sum(r['message_count'] for r in rows):,}"),
+    ]

@@ -1,0 +1,200 @@
+"""Ingestion end to end on plain functions: bronze copy, manifest, tables/views, quarantine, idempotency."""
+
+import hashlib
+import json
+import shutil
+
+import pytest
+
+from av_assets.contracts.schemas import validation_errors
+from av_assets.ingest.core import (
+    LakeSource,
+    LocalSource,
+    copy_tree_to_landing,
+    ingest_drive,
+    list_quarantine,
+    manifest_path,
+    release_quarantine,
+)
+from av_resources.catalog import connect
+from av_resources.lake import LakeStorage
+from tests.helpers import shared_data_dir
+from tests.ingest.conftest import BAGS, make_drive
+from tests.ingest.synth import sensor_drive
+
+
+@pytest.fixture(scope="module")
+def good_drive(tmp_path_factory):
+    return sensor_drive(tmp_path_factory.mktemp("fleet"), "syn-good")
+
+
+def test_core_ingest_on_local_and_s3(lake, good_drive):
+    res = ingest_drive(LocalSource(good_drive), lake)
+    assert (res.status, res.reason) == ("ingested", None)
+    assert res.message_count == 100 and res.topics == 5
+    m = lake.read_json(manifest_path("syn-good"))
+    assert m["status"] == "ingested" and m["message_count"] == 100
+    assert validation_errors(m, "manifest") == []
+    files = {f["path"]: f for f in m["files"]}
+    bag = files["bag/syn-good_0.mcap"]
+    assert bag["format"] == "mcap"
+    assert bag["sha256"] == hashlib.sha256((good_drive / "bag/syn-good_0.mcap").read_bytes()).hexdigest()
+    assert files["drive.json"]["format"] == "other"
+    assert (
+        lake.read_bytes("bronze/drives/syn-good/bag/syn-good_0.mcap")
+        == (good_drive / "bag/syn-good_0.mcap").read_bytes()
+    )
+    assert {t["topic"]: t["message_count"] for t in m["topics"]}["/imu"] == 20
+    assert all(s["present"] for s in m["sensors"])
+    assert "sensor_msgs/msg/PointCloud2" in m["sensor_types_present"]
+    con = connect(lake)
+    assert con.execute("SELECT drive_id, status, message_count FROM drives").fetchall() == [
+        ("syn-good", "ingested", 100)
+    ]
+    assert con.execute("SELECT count(*) FROM files WHERE drive_id = 'syn-good'").fetchone()[0] == 3
+    assert con.execute(
+        "SELECT message_count, t_first_ns < t_last_ns FROM topics WHERE topic = '/gnss'"
+    ).fetchone() == (20, True)
+    # the same bytes again: skipped, nothing rewritten
+    before = lake.read_bytes(manifest_path("syn-good"))
+    again = ingest_drive(LocalSource(good_drive), lake)
+    assert again.status == "skipped" and again.message_count == 100
+    assert lake.read_bytes(manifest_path("syn-good")) == before
+    # from the landing zone of the same lake (the sensor's path): same bytes, skipped too
+    copy_tree_to_landing(good_drive, lake, "landing/veh-001/syn-good")
+    assert ingest_drive(LakeSource(lake, "landing/veh-001/syn-good"), lake).status == "skipped"
+
+
+@pytest.mark.parametrize("name", sorted(BAGS))
+def test_each_real_bag_as_a_drive_ingests(real_drives, tmp_path, name):
+    lake = LakeStorage(root=str(tmp_path / "lake"))
+    res = ingest_drive(LocalSource(real_drives[name]), lake)
+    assert res.status == "ingested", res.detail
+    assert res.message_count == BAGS[name][2]
+
+
+def _reason(lake, drive_id):
+    return lake.read_json(f"quarantine/{drive_id}/reason.json")
+
+
+def test_bad_inputs_quarantine_with_the_right_reason(tmp_path):
+    root, lake = tmp_path / "fleet", LakeStorage(root=str(tmp_path / "lake"))
+    cases = {}
+    # checksum mismatch: vehicle says one thing, the bytes say another
+    d = sensor_drive(root, "bad-checksum")
+    doc = json.loads((d / "drive.json").read_text())
+    doc["checksums"]["logs.txt"] = "0" * 64
+    (d / "drive.json").write_text(json.dumps(doc))
+    cases["bad-checksum"] = "checksum_mismatch"
+    # invalid drive.json (schema): no sensors, bad start_time
+    d = sensor_drive(root, "bad-json")
+    (d / "drive.json").write_text(
+        json.dumps({"drive_id": "bad-json", "vehicle_id": "veh-001", "start_time": "yesterday"})
+    )
+    cases["bad-json"] = "invalid_drive_json"
+    # empty bag
+    make_drive(root, "bad-empty", "rosbag1/no-messages.bag", "std_msgs/String")
+    cases["bad-empty"] = "empty_drive"
+    # a non-bag file named .mcap
+    d = sensor_drive(root, "bad-fake-mcap", checksums=False)
+    (d / "bag" / "extra.mcap").write_bytes(b"this is a text file, not MCAP\n" * 10)
+    cases["bad-fake-mcap"] = "structural_failure"
+    # a declared sensor with no messages of its type
+    sensor_drive(
+        root,
+        "bad-missing-sensor",
+        sensors=[
+            {"name": "radar", "topic": "/radar", "type": "radar_msgs/msg/RadarScan"},
+            {"name": "imu", "topic": "/imu", "type": "sensor_msgs/msg/Imu"},
+        ],
+    )
+    cases["bad-missing-sensor"] = "sensor_missing"
+    # truncated bag (ROS 1 and MCAP)
+    d = make_drive(root, "bad-truncated", "rosbag1/example.bag", "turtlesim/Pose")
+    bag = d / "bag" / "example.bag"
+    bag.write_bytes(bag.read_bytes()[:400_000])
+    cases["bad-truncated"] = "structural_failure"
+    d = sensor_drive(root, "bad-truncated-mcap", checksums=False)
+    bag = next((d / "bag").glob("*.mcap"))
+    bag.write_bytes(bag.read_bytes()[:-200])
+    cases["bad-truncated-mcap"] = "structural_failure"
+    # failed validation: a quaternion of norm 2
+    sensor_drive(root, "bad-quat", bad="quat")
+    cases["bad-quat"] = "validation_failed"
+
+    for drive_id, reason in cases.items():
+        res = ingest_drive(LocalSource(root / "veh-001" / drive_id), lake)
+        assert (res.status, res.reason) == ("quarantined", reason), (drive_id, res.detail)
+        rec = _reason(lake, drive_id)
+        assert rec["reason"] == reason and rec["checks"] and rec["detail"]
+    assert "0000" in json.dumps(_reason(lake, "bad-checksum")["checks"])  # evidence: expected vs actual
+    assert _reason(lake, "bad-quat")["checks"][0]["evidence"][0]["evidence"][0]["norm"] == pytest.approx(2.0)
+    # quarantined drives are in bronze with status quarantined (all but the refused drive.json)
+    con = connect(lake)
+    statuses = dict(con.execute("SELECT drive_id, status FROM drives").fetchall())
+    assert set(statuses.values()) == {"quarantined"} and "bad-json" not in statuses
+    assert dict(con.execute("SELECT drive_id, reason FROM quarantine").fetchall()) == cases
+
+    # id conflict: the same id with other bytes is refused, the bronze original untouched
+    good = sensor_drive(root, "conflict-a")
+    assert ingest_drive(LocalSource(good), lake).status == "ingested"
+    original = lake.read_bytes(manifest_path("conflict-a"))
+    other = root / "veh-002" / "conflict-a"
+    shutil.copytree(good, other)
+    (other / "logs.txt").write_text("different bytes\n")
+    res = ingest_drive(LocalSource(other), lake)
+    assert (res.status, res.reason) == ("quarantined", "id_conflict") and "logs.txt" in res.detail
+    assert lake.read_bytes(manifest_path("conflict-a")) == original
+
+    # release: the record stays (released + note), bronze status becomes ingested
+    release_quarantine(lake, "bad-missing-sensor", "radar not fitted on this vehicle")
+    rows = {r["drive_id"]: r for r in list_quarantine(lake)}
+    assert rows["bad-missing-sensor"]["released"] and rows["bad-missing-sensor"]["note"].startswith("radar")
+    assert lake.read_json(manifest_path("bad-missing-sensor"))["status"] == "ingested"
+
+
+def test_warn_flags_do_not_quarantine(tmp_path):
+    root, lake = tmp_path / "fleet", LakeStorage(root=str(tmp_path / "lake"))
+    d = sensor_drive(root, "warn-drive", vehicle="veh-xyz", checksums=False)
+    doc = json.loads((d / "drive.json").read_text())
+    doc.update(vehicle_id="veh-001", platform="moon-rover", start_time="2020-01-01T00:00:00Z")
+    doc["sensors"][0]["rate_hz"] = 100
+    (d / "drive.json").write_text(json.dumps(doc))
+    res = ingest_drive(LocalSource(d), lake)
+    assert res.status == "ingested"
+    flags = {w["flag"] for w in res.manifest["warnings"]}
+    assert {"unknown_platform", "vehicle_folder_differs", "start_time_disagrees", "rate_off_nominal"} <= flags
+
+
+def test_killed_copy_leaves_nothing_visible_and_reruns_cleanly(tmp_path, good_drive):
+    lake = LakeStorage(root=str(tmp_path / "lake"))
+    calls = []
+
+    def boom(rel):
+        calls.append(rel)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed mid-copy")
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_drive(LocalSource(good_drive), lake, copy_hook=boom, workers=1)
+    assert lake.list("bronze") == []
+    assert not list((tmp_path / "lake").rglob("*.part"))
+    res = ingest_drive(LocalSource(good_drive), lake)
+    assert res.status == "ingested" and res.message_count == 100
+
+
+def test_rosbags_iteration_trap_is_not_ours(tmp_path):
+    """rosbags 0.11.9 iterates 0 of talker's 20 messages; our manifest says 20."""
+    shared_data_dir("rosbag2")
+    lake = LakeStorage(root=str(tmp_path / "lake"))
+    d = make_drive(
+        tmp_path / "fleet", "talker-both", "rosbag2/rosbag2_py/test/resources/mcap/talker", "std_msgs/String"
+    )
+    shutil.copy(
+        shared_data_dir("rosbag2", "rosbag2_py", "test", "resources", "sqlite3", "talker", "talker.db3"),
+        d / "bag2.db3",
+    )
+    res = ingest_drive(LocalSource(d), lake)
+    topics = {t["topic"]: t for t in res.manifest["topics"]}
+    assert res.message_count == 40 and topics["/topic"]["message_count"] == 20
+    assert sorted(topics["/topic"]["files"]) == ["bag/talker.mcap", "bag2.db3"]
