@@ -51,6 +51,22 @@ def manifest_path(drive_id: str) -> str:
     return f"{BRONZE}/{drive_id}/manifest.json"
 
 
+def manifest_sig_path(drive_id: str) -> str:
+    return f"{BRONZE}/{drive_id}/manifest.sig.json"
+
+
+def sign_manifest(lake: LakeStorage, manifest: dict[str, Any], key: str | None = None) -> dict[str, str]:
+    """Sign a manifest document and store the signature beside where the manifest goes.
+
+    Written *before* the manifest, so the manifest stays the commit marker: a drive whose manifest
+    exists always has its signature (ed25519 over the canonical JSON, `contracts.signing`)."""
+    from av_assets.contracts.signing import sign_document
+
+    record = sign_document(manifest, key=key)
+    lake.write_json(manifest_sig_path(manifest["drive_id"]), record)
+    return record
+
+
 def table_path(table: str, drive_id: str) -> str:
     return f"{TABLES}/{table}/drive_id={drive_id}/part-0.parquet"
 
@@ -390,6 +406,7 @@ def ingest_drive(
         if manifest["status"] == "quarantined":
             q = manifest["quarantine"]
             write_quarantine(lake, drive_id, q["reason"], q["detail"], q["checks"], source.label)
+        sign_manifest(lake, manifest)
         lake.write_json(mpath, manifest)
     except BaseException:
         lake.delete(f"{BRONZE}/{drive_id}", recursive=True)

@@ -15,6 +15,7 @@ def ingest_job(selection_keys: list[str] | None = None):
         JOB_NAME,
         selection=dg.AssetSelection.assets(*[dg.AssetKey(k.split("/")) for k in keys]),
         description="One run per drive: bronze copy + manifest + integrity gate, then every per-drive layer.",
+        tags={"team": "platform"},  # the queued coordinator's per-team run limits key on it
     )
 
 

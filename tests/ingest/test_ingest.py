@@ -198,3 +198,20 @@ def test_rosbags_iteration_trap_is_not_ours(tmp_path):
     topics = {t["topic"]: t for t in res.manifest["topics"]}
     assert res.message_count == 40 and topics["/topic"]["message_count"] == 20
     assert sorted(topics["/topic"]["files"]) == ["bag/talker.mcap", "bag2.db3"]
+
+
+def test_ingested_drive_is_signed_and_verifies_until_tampered(lake, good_drive):
+    from av_assets.redaction.verify import verify_drive
+
+    ingest_drive(LocalSource(good_drive), lake)
+    report = verify_drive(lake, "syn-good")
+    assert report["ok"] and report["signature_ok"], report
+    assert {f["status"] for f in report["files"]} == {"ok"}
+    # one flipped byte in a bronze bag is caught
+    rel = "bronze/drives/syn-good/bag/syn-good_0.mcap"
+    data = bytearray(lake.read_bytes(rel))
+    data[len(data) // 2] ^= 0xFF
+    lake.write_bytes(rel, bytes(data))
+    tampered = verify_drive(lake, "syn-good")
+    assert not tampered["ok"] and tampered["signature_ok"]
+    assert [f["path"] for f in tampered["files"] if f["status"] == "mismatch"] == ["bag/syn-good_0.mcap"]

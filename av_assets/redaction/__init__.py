@@ -1,0 +1,41 @@
+"""PII redaction (workflow 2): faces and licence plates in camera frames, irreversibly anonymised,
+with a signed per-drive report; `av verify` re-checks a drive's bronze copy against its signed manifest.
+
+Pure functions: `redact.redact_frame` / `redact_frames`, `report.redaction_report`,
+`signing.sign_document` / `verify_document`. Asset: `silver/redacted_frames`.
+"""
+
+from av_assets.contracts.registry import Extension, View
+
+
+def _definitions():
+    from av_assets.contracts.defs import domain_definitions
+    from av_assets.redaction.assets import redacted_frames
+
+    return domain_definitions(assets=[redacted_frames])
+
+
+EXTENSION = Extension(
+    name="redaction",
+    definitions=_definitions,
+    views=[
+        View(
+            name="redacted_frames",
+            path="silver/redacted_frames/*/index.parquet",
+            columns={
+                "drive_id": "VARCHAR",
+                "sensor_id": "VARCHAR",
+                "t_ns": "BIGINT",
+                "path": "VARCHAR",
+                "faces": "INTEGER",
+                "plates": "INTEGER",
+                "width": "INTEGER",
+                "height": "INTEGER",
+            },
+            description="redacted camera keyframes per drive, with faces/plates found in each",
+            hive_partitioning=False,
+        )
+    ],
+    cli={"verify": "av_assets.redaction.verify:verify_command"},
+    process_assets=["silver/redacted_frames"],
+)

