@@ -111,6 +111,7 @@ def _instance():
 def materialise_drives(drive_ids: list[str], instance=None) -> dict[str, dict[str, Any]]:
     """Run the per-drive job (every registered `process_assets` asset) for each drive, in-process."""
     from av_assets.contracts.partitions import DRIVES
+    from av_assets.contracts.runs import quiet_run_config
     from av_assets.definitions import defs
     from av_assets.ingest.sensors import JOB_NAME
 
@@ -128,6 +129,7 @@ def materialise_drives(drive_ids: list[str], instance=None) -> dict[str, dict[st
             instance=instance,
             partition_key=drive_id,
             raise_on_error=False,
+            run_config=quiet_run_config(),
             tags={"av/drive_id": drive_id, "av/launched_by": "av process"},
         )
         mats = sorted({e.asset_key.to_user_string() for e in res.get_asset_materialization_events()})

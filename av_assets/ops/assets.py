@@ -1,7 +1,7 @@
 import dagster as dg
 
 from av_assets.contracts.lineage import lineage_result, sha256_bytes
-from av_assets.ops.inventory import INVENTORY_SCHEMA, inventory_frame
+from av_assets.ops.inventory import INVENTORY_SCHEMA, bronze_drive_ids, inventory_frame
 from av_resources.lake import LakeStorage
 
 INVENTORY_PATH = "ops/lake_inventory/inventory.parquet"
@@ -22,7 +22,7 @@ def lake_inventory(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.M
     uri = lake.write_parquet(INVENTORY_PATH, frame)
     context.log.info(f"lake holds {len(sizes)} objects, {int(frame['bytes'].sum() or 0)} bytes")
     return lineage_result(
-        drive_ids=[],
+        drive_ids=bronze_drive_ids(list(sizes)),
         content_sha256=sha256_bytes(lake.read_bytes(INVENTORY_PATH)),
         uri=uri,
         row_count=frame.height,

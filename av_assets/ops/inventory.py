@@ -39,3 +39,13 @@ def inventory_frame(sizes: dict[str, int]) -> pl.DataFrame:
         .sort("layer", "dataset")
         .select(list(INVENTORY_SCHEMA))
     )
+
+
+def bronze_drive_ids(paths: list[str]) -> list[str]:
+    """Drives committed to bronze (their manifest exists): the drives an inventory covers."""
+    prefix, suffix = "bronze/drives/", "/manifest.json"
+    return sorted(
+        p[len(prefix) : -len(suffix)]
+        for p in paths
+        if p.startswith(prefix) and p.endswith(suffix) and p.count("/") == 3
+    )
