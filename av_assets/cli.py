@@ -48,6 +48,9 @@ def demo(
     from av_assets.contracts.demo import DemoContext
 
     ctx = DemoContext(out=out.resolve(), drives=drives, duration=duration, seed=seed)
+    # The demo fleet is synthetic: point the evaluation resource at its ground truth so every asset
+    # that can measure itself against truth does (pipelines never read it to decide anything).
+    os.environ.setdefault("AV_GROUND_TRUTH_ROOT", str(ctx.out / "_ground_truth"))
     table = Table(title="av-platform demo: what the loop produced", show_lines=False)
     table.add_column("step")
     table.add_column("what")

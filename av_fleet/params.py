@@ -31,8 +31,14 @@ PARKING_D = (-3.6, -3.1)  # parked cars (right shoulder)
 CYCLIST_D = (-2.6, -2.3)  # cyclists keep right of the ego lane
 SIDEWALK_D = (-6.0, -5.0)  # pedestrians
 DRIVABLE_HIGHWAYS = (
-    "primary", "primary_link", "secondary", "secondary_link", "tertiary", "tertiary_link",
-    "residential", "unclassified",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+    "tertiary",
+    "tertiary_link",
+    "residential",
+    "unclassified",
 )
 DEFAULT_MAXSPEED_KMH = {"residential": 30, "unclassified": 30}
 FALLBACK_MAXSPEED_KMH = 40
@@ -75,7 +81,7 @@ NEAR_BRAKE_LEAD_PEAK = (-3.6, -2.6)
 ADJACENT_PASS_REL_SPEED = (2.0, 6.0)
 ADJACENT_PASS_DRIFT = (0.15, 0.6)  # m the passing car drifts toward our lane (stays in its own)
 SLOW_TRAFFIC_MIN_SPEED = (1.5, 4.0)  # m/s: slow, never stationary
-SLOW_TRAFFIC_HOLD = (3.0, 6.0)  # s
+SLOW_TRAFFIC_HOLD = (2.5, 5.0)  # s
 NEAR_SPEEDING_FACTOR = (0.955, 0.99)
 NEAR_SPEEDING_DURATION = (4.0, 7.0)
 

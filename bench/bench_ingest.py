@@ -84,6 +84,16 @@ def iteration_msgs_s() -> float:
 
 
 CASES = [
-    {"name": "ingest_copy_sha256_manifest", "unit": "MB/s", "run": ingest_mb_s, "reference": cp_sha256sum_mb_s},
-    {"name": "ingest_validation", "unit": "messages/s", "run": validation_msgs_s, "reference": iteration_msgs_s},
+    {
+        "name": "ingest_copy_sha256_manifest",
+        "unit": "MB/s",
+        "run": ingest_mb_s,
+        "reference": cp_sha256sum_mb_s,
+    },
+    {
+        "name": "ingest_validation",
+        "unit": "messages/s",
+        "run": validation_msgs_s,
+        "reference": iteration_msgs_s,
+    },
 ]

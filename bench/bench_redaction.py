@@ -17,7 +17,9 @@ import numpy as np
 
 @cache
 def _jpegs() -> list[bytes]:
-    base = Path(os.environ.get("AV_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    base = Path(
+        os.environ.get("AV_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
     paths = sorted((base / "kitti_nuscenes_nc" / "nuscenes").glob("*.jpg"))
     if paths:
         return [p.read_bytes() for p in paths]
@@ -76,6 +78,16 @@ def _redaction_fps() -> float:
 
 
 CASES = [
-    {"name": "redaction_fps_vs_jpeg_codec", "unit": "frames/s (1280x720)", "run": _redaction_fps, "reference": lambda: _fps(_codec_only)},
-    {"name": "redaction_fps_vs_full_blur", "unit": "frames/s (1280x720)", "run": _redaction_fps, "reference": lambda: _fps(_blur_all)},
+    {
+        "name": "redaction_fps_vs_jpeg_codec",
+        "unit": "frames/s (1280x720)",
+        "run": _redaction_fps,
+        "reference": lambda: _fps(_codec_only),
+    },
+    {
+        "name": "redaction_fps_vs_full_blur",
+        "unit": "frames/s (1280x720)",
+        "run": _redaction_fps,
+        "reference": lambda: _fps(_blur_all),
+    },
 ]

@@ -40,6 +40,7 @@ def run_suites(frames: dict) -> dict:
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("manifest")
     out = {}
     for table, suite_fn in (("files", files_suite), ("topics", topics_suite)):

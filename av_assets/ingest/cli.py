@@ -228,4 +228,8 @@ def demo_step(ctx) -> list[tuple[str, str]]:
         ("drives skipped (already in bronze)", str(by["skipped"])),
         ("drives quarantined", str(by["quarantined"]) + (f" ({', '.join(reasons)})" if reasons else "")),
         ("messages counted", f"{sum(r['message_count'] for r in rows):,}"),
+        (
+            "per-drive runs succeeded",
+            f"{sum(1 for r in rows if r.get('run', {}).get('success'))}/{sum(1 for r in rows if 'run' in r)}",
+        ),
     ]

@@ -385,3 +385,46 @@ def summarise(path: str | Path, fmt: str) -> ContainerSummary:
             st = summary.declare(m.topic, m.type, m.encoding)
         st.add(m.log_time)
     return summary
+
+
+class Typestores:
+    """rosbags typestores per encoding (ROS 2 Humble for CDR, ROS 1 Noetic), extended lazily from
+    the message definitions the containers carry; `deserialise` decodes a `RawMessage`."""
+
+    def __init__(self) -> None:
+        from rosbags.typesys import Stores, get_typestore
+
+        self.cdr = get_typestore(Stores.ROS2_HUMBLE)
+        self.ros1 = get_typestore(Stores.ROS1_NOETIC)
+        self._tried: set[tuple[str, str]] = set()
+
+    def store(self, encoding: str):
+        return self.cdr if encoding == "cdr" else self.ros1 if encoding == "ros1" else None
+
+    def ensure(self, msg: RawMessage) -> bool:
+        store = self.store(msg.encoding)
+        if store is None or not msg.type:
+            return False
+        if msg.type in store.fielddefs:
+            return True
+        key = (msg.encoding, msg.type)
+        if key in self._tried or not msg.schema_text:
+            return False
+        self._tried.add(key)
+        from rosbags.typesys import get_types_from_idl, get_types_from_msg
+
+        try:
+            if msg.schema_encoding == "ros2idl":
+                types = get_types_from_idl(msg.schema_text)
+            else:
+                types = get_types_from_msg(msg.schema_text, msg.type)
+            store.register(types)
+        except Exception:  # noqa: BLE001 - an unparsable definition means undecodable (WARN)
+            return False
+        return msg.type in store.fielddefs
+
+    def deserialise(self, msg: RawMessage):
+        store = self.store(msg.encoding)
+        if msg.encoding == "cdr":
+            return store.deserialize_cdr(msg.data, msg.type)
+        return store.deserialize_ros1(msg.data, msg.type)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from av_assets.ingest.containers import RawMessage
+from av_assets.ingest.containers import RawMessage, Typestores
 
 QUAT_TOL = 1e-3  # | |q| - 1 | allowed; float32 round-trips stay well inside, real corruption does not
 MAX_EVIDENCE = 5
@@ -72,48 +72,6 @@ class ValidationReport:
             "messages_per_s": round(self.messages / self.seconds, 1) if self.seconds else None,
             "passed": self.passed,
         }
-
-
-class _Stores:
-    """Typestores per encoding, extended lazily from the definitions found in the containers."""
-
-    def __init__(self) -> None:
-        from rosbags.typesys import Stores, get_typestore
-
-        self.cdr = get_typestore(Stores.ROS2_HUMBLE)
-        self.ros1 = get_typestore(Stores.ROS1_NOETIC)
-        self._tried: set[tuple[str, str]] = set()
-
-    def store(self, encoding: str):
-        return self.cdr if encoding == "cdr" else self.ros1 if encoding == "ros1" else None
-
-    def ensure(self, msg: RawMessage) -> bool:
-        store = self.store(msg.encoding)
-        if store is None or not msg.type:
-            return False
-        if msg.type in store.fielddefs:
-            return True
-        key = (msg.encoding, msg.type)
-        if key in self._tried or not msg.schema_text:
-            return False
-        self._tried.add(key)
-        from rosbags.typesys import get_types_from_idl, get_types_from_msg
-
-        try:
-            if msg.schema_encoding == "ros2idl":
-                types = get_types_from_idl(msg.schema_text)
-            else:
-                types = get_types_from_msg(msg.schema_text, msg.type)
-            store.register(types)
-        except Exception:  # noqa: BLE001 - an unparsable definition means undecodable (WARN)
-            return False
-        return msg.type in store.fielddefs
-
-    def deserialise(self, msg: RawMessage):
-        store = self.store(msg.encoding)
-        if msg.encoding == "cdr":
-            return store.deserialize_cdr(msg.data, msg.type)
-        return store.deserialize_ros1(msg.data, msg.type)
 
 
 def _quat(o) -> tuple[float, float, float, float]:
@@ -253,7 +211,7 @@ def validate_messages(
 ) -> ValidationReport:
     """Deserialise and check every message; failures carry the evidence (topic, sequence, values)."""
     report = report or ValidationReport()
-    stores = _Stores()
+    stores = Typestores()
     col = _Collector()
     deser_fail: dict[tuple[str, str], list] = defaultdict(list)
     t0 = time.perf_counter()

@@ -8,6 +8,7 @@ from av_assets.contracts.runs import quiet_run_config
 
 def inventory_step(ctx: DemoContext) -> list[tuple[str, str]]:
     import dagster as dg
+    import polars as pl
 
     from av_assets.ops.assets import lake_inventory
     from av_resources.env import build_resources, current_env
@@ -22,6 +23,6 @@ def inventory_step(ctx: DemoContext) -> list[tuple[str, str]]:
     md = result.asset_materializations_for_node("ops__lake_inventory")[0].metadata
     frame = resources["lake"].read_parquet("ops/lake_inventory/inventory.parquet")
     rows = [("lake objects", str(md["av/objects"].value)), ("lake bytes", f"{md['av/bytes'].value:,}")]
-    for layer, size in frame.group_by("layer").agg(frame["bytes"].sum()).sort("layer").iter_rows():
+    for layer, size in frame.group_by("layer").agg(pl.col("bytes").sum()).sort("layer").iter_rows():
         rows.append((f"{layer} bytes", f"{size:,}"))
     return rows

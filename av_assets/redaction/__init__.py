@@ -2,10 +2,26 @@
 with a signed per-drive report; `av verify` re-checks a drive's bronze copy against its signed manifest.
 
 Pure functions: `redact.redact_frame` / `redact_frames`, `report.redaction_report`,
-`signing.sign_document` / `verify_document`. Asset: `silver/redacted_frames`.
+`contracts.signing.sign_document` / `verify_document`. Asset: `silver/redacted_frames`.
 """
 
-from av_assets.contracts.registry import Extension, View
+from av_assets.contracts.registry import DemoStep, Extension, View
+
+
+def _demo(ctx) -> list[tuple[str, str]]:
+    """`make demo` step: what redaction did to the drives the ingest step processed."""
+    from av_resources.env import local_lake
+
+    lake = local_lake()
+    reports = [lake.read_json(p) for p in lake.list("silver/redacted_frames", "*/redaction_report.json")]
+    return [
+        ("drives redacted", str(len(reports))),
+        ("keyframes redacted (2 Hz)", str(sum(r["frames_scanned"] for r in reports))),
+        (
+            "faces / plates blurred",
+            f"{sum(r['faces_found'] for r in reports)} / {sum(r['plates_found'] for r in reports)}",
+        ),
+    ]
 
 
 def _definitions():
@@ -38,4 +54,5 @@ EXTENSION = Extension(
     ],
     cli={"verify": "av_assets.redaction.verify:verify_command"},
     process_assets=["silver/redacted_frames"],
+    demo_steps=[DemoStep(name="redaction", order=30, run=_demo)],
 )

@@ -50,19 +50,10 @@ def _local_copy(lake, rel: str) -> Iterator[Path]:
         yield dst
 
 
-def _typestore():
-    from rosbags.typesys import Stores, get_typestore
-
-    return get_typestore(Stores.ROS2_HUMBLE)
-
-
-def _deserialise(store, raw) -> tuple[int, bytes, str] | None:
-    if raw.encoding == "cdr":
-        msg = store.deserialize_cdr(raw.data, COMPRESSED_IMAGE)
-    elif raw.encoding == "ros1":
-        msg = store.deserialize_ros1(raw.data, COMPRESSED_IMAGE)
-    else:
+def _deserialise(stores, raw) -> tuple[int, bytes, str] | None:
+    if not stores.ensure(raw):
         return None
+    msg = stores.deserialise(raw)
     stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
     return stamp, bytes(msg.data), str(msg.format)
 
@@ -72,13 +63,13 @@ def iter_camera_frames(
 ) -> Iterator[CameraFrame]:
     """Every (or, with `keyframe_hz`, the first frame in each 1/hz time bin of each camera)
     CompressedImage frame in the drive's bronze bags, in file order."""
-    from av_assets.ingest.containers import iter_messages, normalise_type
+    from av_assets.ingest.containers import Typestores, iter_messages, normalise_type
     from av_assets.ingest.core import manifest_path
     from av_assets.redaction.verify import bronze_drive_prefix
 
     manifest = lake.read_json(manifest_path(drive_id))
     sensors = manifest.get("sensors") or []
-    store = _typestore()
+    stores = Typestores()
     period = int(1e9 / keyframe_hz) if keyframe_hz else 0
     seen_bins: set[tuple[str, int]] = set()
     for entry in manifest.get("files", []):
@@ -91,7 +82,7 @@ def iter_camera_frames(
                     continue
                 if topics and raw.topic not in topics:
                     continue
-                decoded = _deserialise(store, raw)
+                decoded = _deserialise(stores, raw)
                 if decoded is None:
                     continue
                 stamp, data, fmt = decoded

@@ -1,0 +1,194 @@
+"""Ground truth of a synthetic drive: `<fleet>/_ground_truth/<drive_id>.json` plus Parquet beside it.
+
+The JSON (schema: av_assets/contracts/schemas/ground_truth.schema.json) holds the events, the hard
+negatives (`near_misses`), the track list, conditions, faults and references to the bulky tables:
+  <drive_id>.cuboids.parquet  one row per (camera frame time, track): 3D cuboid in base_link and map
+  <drive_id>.boxes2d.parquet  one row per (camera frame, visible object | face | plate): 2D box
+  <drive_id>.ego.parquet      the ego trajectory at 100 Hz (t_ns, lat, lon, speed, accel, ...)
+Pipelines never read this; evaluation does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from av_assets.contracts.taxonomy import EVENT_TYPES, OBJECT_CLASSES
+
+GT_SCHEMA_VERSION = 1
+
+CUBOID_SCHEMA = pa.schema(
+    [
+        ("t_ns", pa.int64()),
+        ("track_uuid", pa.string()),
+        ("class", pa.string()),
+        ("x_base", pa.float64()),
+        ("y_base", pa.float64()),
+        ("z_base", pa.float64()),
+        ("yaw_base", pa.float64()),
+        ("x_map", pa.float64()),
+        ("y_map", pa.float64()),
+        ("z_map", pa.float64()),
+        ("yaw_map", pa.float64()),
+        ("lat", pa.float64()),
+        ("lon", pa.float64()),
+        ("length", pa.float64()),
+        ("width", pa.float64()),
+        ("height", pa.float64()),
+        ("vx_map", pa.float64()),
+        ("vy_map", pa.float64()),
+        ("vx_base", pa.float64()),
+        ("vy_base", pa.float64()),
+        ("speed", pa.float64()),
+    ]
+)
+BOX_SCHEMA = pa.schema(
+    [
+        ("t_ns", pa.int64()),
+        ("sensor", pa.string()),
+        ("kind", pa.string()),
+        ("track_uuid", pa.string()),
+        ("class", pa.string()),
+        ("x_min", pa.float64()),
+        ("y_min", pa.float64()),
+        ("x_max", pa.float64()),
+        ("y_max", pa.float64()),
+        ("depth_m", pa.float64()),
+        ("truncated", pa.bool_()),
+    ]
+)
+EGO_SCHEMA = pa.schema(
+    [
+        ("t_ns", pa.int64()),
+        ("lat", pa.float64()),
+        ("lon", pa.float64()),
+        ("x_map", pa.float64()),
+        ("y_map", pa.float64()),
+        ("yaw_map", pa.float64()),
+        ("speed", pa.float64()),
+        ("accel", pa.float64()),
+        ("yaw_rate", pa.float64()),
+        ("engaged", pa.bool_()),
+        ("turn_signal", pa.int8()),
+        ("speed_limit", pa.float64()),
+        ("lane_offset", pa.float64()),
+    ]
+)
+
+
+class GroundTruthCollector:
+    def __init__(self):
+        self.cuboids: dict[str, list] = {f.name: [] for f in CUBOID_SCHEMA}
+        self.boxes: dict[str, list] = {f.name: [] for f in BOX_SCHEMA}
+        self.frames: list[int] = []
+
+    def add_frame(
+        self,
+        t_ns: int,
+        sensor: str,
+        objects: list[dict],
+        boxes: list[tuple[dict, list, float, bool]],
+        to_latlon,
+    ) -> None:
+        self.frames.append(t_ns)
+        c = self.cuboids
+        for ob in objects:
+            assert ob["cls"] in OBJECT_CLASSES
+            lat, lon = to_latlon(ob["x"], ob["y"])
+            for k, v in (
+                ("t_ns", t_ns),
+                ("track_uuid", ob["uid"]),
+                ("class", ob["cls"]),
+                ("x_base", ob["xb"]),
+                ("y_base", ob["yb"]),
+                ("z_base", ob["size"][2] / 2),
+                ("yaw_base", ob["yawb"]),
+                ("x_map", ob["x"]),
+                ("y_map", ob["y"]),
+                ("z_map", ob["size"][2] / 2),
+                ("yaw_map", ob["yaw"]),
+                ("lat", float(lat)),
+                ("lon", float(lon)),
+                ("length", ob["size"][0]),
+                ("width", ob["size"][1]),
+                ("height", ob["size"][2]),
+                ("vx_map", ob["vx"]),
+                ("vy_map", ob["vy"]),
+                ("vx_base", ob["vxb"]),
+                ("vy_base", ob["vyb"]),
+                ("speed", ob["speed"]),
+            ):
+                c[k].append(v)
+        b = self.boxes
+        for ob, box, depth, trunc in boxes:
+            for k, v in (
+                ("t_ns", t_ns),
+                ("sensor", sensor),
+                ("kind", "object"),
+                ("track_uuid", ob["uid"]),
+                ("class", ob["cls"]),
+                ("x_min", box[0]),
+                ("y_min", box[1]),
+                ("x_max", box[2]),
+                ("y_max", box[3]),
+                ("depth_m", depth),
+                ("truncated", trunc),
+            ):
+                b[k].append(v)
+
+
+def _write_parquet(path: Path, cols: dict[str, list] | dict[str, np.ndarray], schema: pa.Schema) -> int:
+    table = pa.Table.from_pydict({f.name: cols[f.name] for f in schema}, schema=schema)
+    pq.write_table(table, path, compression="zstd", write_statistics=True)
+    return table.num_rows
+
+
+def _r(x: float, nd: int = 6) -> float:
+    return float(round(float(x), nd))
+
+
+def write_ground_truth(
+    gt_dir: Path, doc: dict, collector: GroundTruthCollector, ego_cols: dict
+) -> list[Path]:
+    """Write the JSON and its Parquet tables; `doc` carries everything else. Returns the files written."""
+    gt_dir.mkdir(parents=True, exist_ok=True)
+    drive_id = doc["drive_id"]
+    files = []
+    refs = {}
+    for key, cols, schema in (
+        ("cuboids", collector.cuboids, CUBOID_SCHEMA),
+        ("boxes_2d", collector.boxes, BOX_SCHEMA),
+        ("ego_trajectory", ego_cols, EGO_SCHEMA),
+    ):
+        name = f"{drive_id}.{key}.parquet"
+        rows = _write_parquet(gt_dir / name, cols, schema)
+        refs[key] = {"path": name, "format": "parquet", "rows": rows, "columns": [f.name for f in schema]}
+        files.append(gt_dir / name)
+    for e in doc["events"]:
+        assert e["type"] in EVENT_TYPES
+    doc = dict(doc)
+    doc["tracks_table"] = refs["cuboids"]
+    doc["camera_frames"][0]["boxes"] = refs["boxes_2d"]
+    doc["ego_trajectory"] = refs["ego_trajectory"]
+    path = gt_dir / f"{drive_id}.json"
+    path.write_text(json.dumps(_clean(doc), indent=1, sort_keys=False) + "\n")
+    files.append(path)
+    return files
+
+
+def _clean(o):
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, (np.floating, float)):
+        return _r(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    return o

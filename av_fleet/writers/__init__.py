@@ -1,0 +1,1 @@
+"""Output formats of the synthetic fleet (bags today; more loggers later)."""
