@@ -36,10 +36,22 @@ def simulate(
     duration: float = typer.Option(60.0, "--duration", help="seconds per drive"),
     fmt: str = typer.Option("mcap", "--format", help="mcap | ros2-sqlite | ros1 | mixed"),
     workers: int = typer.Option(0, "--workers", help="parallel processes (0 = min(drives, CPUs))"),
+    render_style: str = typer.Option("default", "--render-style", help="default | heldout (camera look)"),
+    camera: str = typer.Option("640x360", "--camera", help="camera resolution WxH"),
+    lidar_beams: int = typer.Option(16, "--lidar-beams", help="lidar beams: 16 | 32 | 64 | 128"),
+    faults: str = typer.Option(
+        "", "--faults", help="comma-separated faults (or 'all'); one extra drive per fault"
+    ),
+    weather: str = typer.Option("", "--weather", help="force clear | overcast | rain | fog (default: drawn)"),
+    light: str = typer.Option("", "--light", help="force day | dusk | night (default: drawn)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON summary on stdout"),
 ) -> None:
     """Generate a fleet of drives with ground truth."""
-    from av_fleet.simulate import FORMAT_CHOICES
+    import re
+
+    from av_fleet import params as P
+    from av_fleet.faults import parse_faults
+    from av_fleet.simulate import FORMAT_CHOICES, LIGHTS, WEATHERS
 
     if fmt not in FORMAT_CHOICES:
         fail(f"--format must be one of {', '.join(FORMAT_CHOICES)}, got {fmt!r}")
@@ -53,6 +65,22 @@ def simulate(
         fail(f"--out {out} exists and is not a folder")
     if workers < 0:
         fail(f"--workers must be >= 0, got {workers}")
+    if render_style not in P.RENDER_STYLES:
+        fail(f"--render-style must be one of {', '.join(P.RENDER_STYLES)}, got {render_style!r}")
+    m = re.fullmatch(r"(\d+)x(\d+)", camera.strip())
+    if not m or not all(16 <= int(v) <= P.CAMERA_MAX_SIDE for v in m.groups()):
+        fail(f"--camera must be WxH with sides 16..{P.CAMERA_MAX_SIDE}, got {camera!r}")
+    cam = (int(m.group(1)), int(m.group(2)))
+    if lidar_beams not in P.LIDAR_BEAMS_CHOICES:
+        fail(f"--lidar-beams must be one of {P.LIDAR_BEAMS_CHOICES}, got {lidar_beams}")
+    try:
+        fault_list = parse_faults(faults)
+    except ValueError as exc:
+        fail(f"--faults: {exc}")
+    if weather and weather not in WEATHERS:
+        fail(f"--weather must be one of {', '.join(WEATHERS)}, got {weather!r}")
+    if light and light not in LIGHTS:
+        fail(f"--light must be one of {', '.join(LIGHTS)}, got {light!r}")
     if workers == 0:
         workers = max(
             1,
@@ -77,25 +105,41 @@ def simulate(
         console=stderr_console,
         transient=False,
     ) as progress:
-        task = progress.add_task("", total=drives)
+        task = progress.add_task("", total=drives + len(fault_list))
 
         def done(summary: dict) -> None:
             progress.update(task, advance=1, description=summary["drive_id"])
 
         try:
-            summary = simulate_fleet(out, drives, seed, duration, fmt, workers=workers, on_drive_done=done)
+            summary = simulate_fleet(
+                out,
+                drives,
+                seed,
+                duration,
+                fmt,
+                workers=workers,
+                on_drive_done=done,
+                render_style=render_style,
+                camera=cam,
+                lidar_beams=lidar_beams,
+                faults=fault_list,
+                weather=weather or None,
+                light=light or None,
+            )
         except OSError as exc:
             fail(f"cannot write the fleet to {out}: {exc}")
     wall = time.perf_counter() - t0
     summary["out"] = str(out)
     summary["workers"] = workers
     summary["wall_s"] = round(wall, 3)
-    summary["drive_seconds_per_wall_second"] = round(drives * duration / wall, 3) if wall > 0 else None
+    summary["drive_seconds_per_wall_second"] = (
+        round(summary["drives"] * duration / wall, 3) if wall > 0 else None
+    )
     if as_json:
         emit_json(summary)
     else:
         stderr_console.print(
-            f"[green]wrote[/] {drives} drives, {summary['files']} files, {summary['bytes'] / 1e6:.1f} MB, "
+            f"[green]wrote[/] {summary['drives']} drives ({len(fault_list)} with faults), {summary['files']} files, {summary['bytes'] / 1e6:.1f} MB, "
             f"{summary['messages']} messages to {out} in {wall:.1f} s; events: "
             + ", ".join(f"{k}={v}" for k, v in summary["events"].items())
         )

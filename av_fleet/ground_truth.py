@@ -59,6 +59,12 @@ BOX_SCHEMA = pa.schema(
         ("y_max", pa.float64()),
         ("depth_m", pa.float64()),
         ("truncated", pa.bool_()),
+        ("stamp_ns", pa.int64()),  # the frame's header stamp (camera clock); t_ns is true time
+        ("visible_fraction", pa.float64()),  # faces/plates: share of their pixels visible; null for objects
+        ("min_px", pa.float64()),  # faces/plates: the box's smaller side in px
+        ("flag", pa.string()),  # faces/plates: ok | occluded | too_small
+        ("text", pa.string()),  # plates: the characters
+        ("style", pa.string()),  # plates: the plate style
     ]
 )
 EGO_SCHEMA = pa.schema(
@@ -85,6 +91,8 @@ class GroundTruthCollector:
         self.cuboids: dict[str, list] = {f.name: [] for f in CUBOID_SCHEMA}
         self.boxes: dict[str, list] = {f.name: [] for f in BOX_SCHEMA}
         self.frames: list[int] = []
+        self.stamps: list[int] = []
+        self.pii_boxes: list[dict] = []
 
     def add_frame(
         self,
@@ -93,8 +101,11 @@ class GroundTruthCollector:
         objects: list[dict],
         boxes: list[tuple[dict, list, float, bool]],
         to_latlon,
+        stamp_ns: int | None = None,
+        pii: list[dict] | None = None,
     ) -> None:
         self.frames.append(t_ns)
+        self.stamps.append(t_ns if stamp_ns is None else stamp_ns)
         c = self.cuboids
         for ob in objects:
             assert ob["cls"] in OBJECT_CLASSES
@@ -137,8 +148,30 @@ class GroundTruthCollector:
                 ("y_max", box[3]),
                 ("depth_m", depth),
                 ("truncated", trunc),
+                ("stamp_ns", self.stamps[-1]),
+                ("visible_fraction", None),
+                ("min_px", None),
+                ("flag", None),
+                ("text", None),
+                ("style", None),
             ):
                 b[k].append(v)
+        entry = {"sensor_id": sensor, "t_ns": self.stamps[-1], "faces": [], "plates": [], "ignored": []}
+        for it in pii or ():
+            for k in ("t_ns", "sensor", "kind", "track_uuid", "class", "depth_m", "truncated"):
+                b[k].append({"t_ns": t_ns, "sensor": sensor}.get(k, it.get(k)))
+            for k, v in zip(("x_min", "y_min", "x_max", "y_max"), it["box"], strict=True):
+                b[k].append(v)
+            b["stamp_ns"].append(self.stamps[-1])
+            for k in ("visible_fraction", "min_px", "flag", "text", "style"):
+                b[k].append(it.get(k))
+            box = [_r(v, 3) for v in it["box"]]
+            if it["flag"] == "ok":
+                entry["faces" if it["kind"] == "face" else "plates"].append(box)
+            else:
+                entry["ignored"].append({"kind": it["kind"], "box": box, "flag": it["flag"]})
+        if pii:
+            self.pii_boxes.append(entry)
 
 
 def _write_parquet(path: Path, cols: dict[str, list] | dict[str, np.ndarray], schema: pa.Schema) -> int:
@@ -174,6 +207,7 @@ def write_ground_truth(
     doc["tracks_table"] = refs["cuboids"]
     doc["camera_frames"][0]["boxes"] = refs["boxes_2d"]
     doc["ego_trajectory"] = refs["ego_trajectory"]
+    doc["pii_boxes"] = collector.pii_boxes
     path = gt_dir / f"{drive_id}.json"
     path.write_text(json.dumps(_clean(doc), indent=1, sort_keys=False) + "\n")
     files.append(path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GENERATOR_NAME = "av_fleet"
-GENERATOR_VERSION = "0.1.0"  # bump on any change that alters output bytes for a given seed
+GENERATOR_VERSION = "0.2.0"  # bump on any change that alters output bytes for a given seed
 SOFTWARE_VERSION = "avstack-sim 0.1.0"  # what drive.json reports as the vehicle software
 PLATFORM = "sim-toyota-rav4"
 CAN_DBC = "toyota_nodsu_pt_generated"  # an opendbc DBC name (opendbc.get_generated_dbcs())
@@ -138,3 +138,84 @@ LIDAR_RANGE_NOISE = 0.02
 RADAR_RANGE_NOISE = 0.12
 RADAR_AZIMUTH_NOISE = 0.004
 RADAR_VEL_NOISE = 0.08
+
+# ---- part 2: camera realism ----------------------------------------------------------------------------
+RENDER_STYLES = ("default", "heldout")
+CAMERA_MAX_SIDE = 4096  # --camera WxH accepted up to this
+LIDAR_BEAMS_CHOICES = (16, 32, 64, 128)
+# Faces: lfw_subset (skimage) has 100 faces (25x25 grey) then 100 non-faces; styles use disjoint faces.
+FACE_SOURCES = {
+    "default": {"lfw": (0, 50), "astronaut": False},
+    "heldout": {"lfw": (50, 100), "astronaut": True},
+}
+FACE_SIZE_M = (0.15, 0.19)  # face width (m); height = 1.25 x width, billboarded toward the camera
+FACE_MIN_PX = 6  # faces narrower than this are flagged too_small (kept in the tables, not in pii_boxes)
+PLATE_MIN_PX = 4  # plates lower than this (px) are flagged too_small
+PII_MIN_VISIBLE = 0.5  # below this visible fraction a face/plate is flagged occluded
+# Plate styles: (name, size_m (w, h), background BGR, text BGR, band BGR or None, layout, font)
+# fonts: cv2 Hershey ids or "pil" (PIL's built-in bitmap/default font); layout "one_line" | "two_line"
+PLATE_STYLES = {
+    "default": (
+        ("eu_white", (0.52, 0.11), (245, 245, 245), (20, 20, 20), (160, 60, 10), "one_line", 0),  # SIMPLEX
+        ("fi_white", (0.44, 0.12), (240, 240, 236), (15, 15, 15), (150, 55, 0), "one_line", 3),  # COMPLEX
+    ),
+    "heldout": (
+        ("uk_yellow", (0.52, 0.11), (40, 200, 245), (10, 10, 10), None, "one_line", 2),  # DUPLEX
+        ("us_two_line", (0.305, 0.152), (235, 225, 215), (120, 40, 10), None, "two_line", "pil"),
+        ("black_silver", (0.52, 0.11), (25, 25, 25), (215, 215, 215), None, "one_line", 4),  # TRIPLEX
+    ),
+}
+PLATE_CHARS = "ABCDEFGHJKLMNPRSTUVXYZ"
+PLATE_HEIGHT_M = {"car": (0.42, 0.55), "truck": (0.55, 0.75), "bus": (0.45, 0.6)}  # plate centre above ground
+# Lighting per style: the held-out style shifts colours and contrast so tuned thresholds are tested.
+STYLE_LIGHT = {
+    "default": {"gain": 1.0, "tint": (1.0, 1.0, 1.0)},
+    "heldout": {"gain": 0.9, "tint": (0.92, 1.0, 1.1)},
+}
+LIGHT_GAIN = {"day": 1.0, "dusk": 0.62, "night": 0.2}  # ambient light
+HEADLIGHT_RANGE_M = 35.0  # ego low beams: full light near, falling off with distance and angle
+FOG_VISIBILITY_M = (45.0, 90.0)  # drawn per drive (extinction = 3 / visibility)
+RAIN_VISIBILITY_M = (160.0, 260.0)
+RAIN_STREAKS = (250, 500)  # streaks per frame layer at 640x360 (scaled with the image area)
+CAMERA_NOISE_STD = {"day": 2.5, "dusk": 4.0, "night": 6.0}  # read noise, grey levels
+
+# ---- part 2: lidar and radar realism ---------------------------------------------------------------------
+LIDAR_DROPOUT = (0.005, 0.02)  # random ray dropout probability, drawn per drive
+LIDAR_FAR_DROPOUT = 0.35  # extra dropout probability at max range for dark targets (linear in range)
+LIDAR_RANGE_NOISE_RANGE = (0.015, 0.03)  # m (1 sigma), drawn per drive
+RADAR_RANGE_NOISE_RANGE = (0.08, 0.16)  # m
+RADAR_AZIMUTH_NOISE_RANGE = (0.003, 0.006)  # rad
+RADAR_VEL_NOISE_RANGE = (0.05, 0.12)  # m/s
+RADAR_MISS_PROB = (0.03, 0.08)  # missed detection probability at short range, drawn per drive
+RADAR_MISS_FAR = 0.25  # extra miss probability at max range (linear in range)
+RADAR_CLUTTER_RATE = (0.4, 1.5)  # clutter points per scan (Poisson mean), drawn per drive
+
+# ---- part 2: clocks and dropped frames ------------------------------------------------------------------
+# header stamp = true time + offset + N(0, jitter); log time = the logger's clock (true time)
+CLOCK_OFFSET_NS = {  # per sensor, uniform in +-range (ns)
+    "camera_front": 40_000_000,
+    "lidar_top": 15_000_000,
+    "radar_front": 25_000_000,
+    "imu": 2_000_000,
+    "gnss": 1_000_000,
+    "can0": 5_000_000,
+}
+CLOCK_JITTER_NS = (100_000, 1_500_000)  # per-sensor jitter std, drawn per drive (stays < period / 6)
+DROP_PROB = {"camera_front": (0.002, 0.01), "lidar_top": (0.002, 0.01), "radar_front": (0.002, 0.01)}
+
+# ---- part 2: faults --------------------------------------------------------------------------------------
+FAULTS = (
+    "truncated_bag",
+    "flipped_bytes",
+    "sensor_missing",
+    "clock_jump",
+    "duplicate_drive",
+    "id_reused",
+    "empty_bag",
+    "not_a_bag",
+    "invalid_drive_json",
+)
+TRUNCATE_FRACTION = (0.35, 0.75)  # the bag keeps this fraction of its bytes
+FLIP_BYTES = (4, 16)  # bytes flipped inside one chunk
+CLOCK_JUMP_NS = (-3_000_000_000, -500_000_000)  # logger clock steps back by 0.5-3 s
+CLOCK_JUMP_AT = (0.3, 0.7)  # fraction of the drive

@@ -1,7 +1,8 @@
 """Fleet generation throughput: drive-seconds generated per wall-second, for one 30 s drive.
 
-`run` generates a full drive (world simulation, rendering, ray casting, CAN encoding, bag writing,
-checksums, ground truth). `reference` is the floor beside it: writing the same number of messages of
+`run` generates a full drive (world simulation, rendering with faces and plates, ray casting, CAN
+encoding, bag writing, checksums, ground truth); the second case forces night + rain in the held-out
+style (per-pixel lighting, haze and streaks). `reference` is the floor beside it: writing the same number of messages of
 the same types and sizes with rosbags alone (pre-built payloads, no simulation, no rendering), so the
 ratio run/reference says how far the generator is from the cost of merely writing the bag.
 """
@@ -17,12 +18,12 @@ DURATION_S = 30.0
 SEED = 1234
 
 
-def _fleet_run() -> float:
+def _fleet_run(**opts) -> float:
     from av_fleet.roads import road_graph
     from av_fleet.simulate import generate_drive, plan_fleet
 
     road_graph()  # parsed once per process, like a long-running generator
-    plan = plan_fleet(SEED, 1, DURATION_S, "mcap")[0]
+    plan = plan_fleet(SEED, 1, DURATION_S, "mcap", **opts)[0]
     tmp = Path(tempfile.mkdtemp(prefix="bench_fleet_"))
     try:
         t0 = time.perf_counter()
@@ -95,11 +96,22 @@ def _rosbags_floor() -> float:
     return DURATION_S / wall
 
 
+def _fleet_run_night_rain() -> float:
+    """The costliest camera path: dusk/night lighting, rain haze and streaks, held-out style."""
+    return _fleet_run(style="heldout", weather="rain", light="night")
+
+
 CASES = [
     {
         "name": "fleet_generate_30s_drive",
         "unit": "drive-seconds per wall-second",
         "run": _fleet_run,
+        "reference": _rosbags_floor,
+    },
+    {
+        "name": "fleet_generate_30s_drive_night_rain_heldout",
+        "unit": "drive-seconds per wall-second",
+        "run": _fleet_run_night_rain,
         "reference": _rosbags_floor,
     },
 ]

@@ -1,6 +1,11 @@
-"""Roof lidar: 16 beams x 512 columns per sweep, ray cast against a flat ground plane and the object
-cuboids (slab test). An organized cloud (height = beams, width = columns); rays without a return
-carry NaN coordinates (is_dense = false). Part 2 adds richer geometry and motion distortion.
+"""Roof lidar: an organized point cloud (height = beams, width = columns); rays without a return
+carry NaN coordinates (is_dense = false).
+
+Ray cast against the same scene the camera sees: the flat ground plane and every object's cuboid
+(vehicles, pedestrians, cyclists, cones, barriers), all rays against all boxes at once (slab test,
+vectorised over rays x boxes). Realism: per-drive range noise (1 sigma drawn from
+LIDAR_RANGE_NOISE_RANGE), random dropouts (LIDAR_DROPOUT) and range-dependent dropouts of dark
+targets (LIDAR_FAR_DROPOUT x range / max range x (1 - intensity)), intensity noise.
 
 Point layout (point_step 20): x, y, z, intensity float32 at 0/4/8/12, ring uint16 at 16, 2 bytes pad.
 Frame: lidar_top. Column 0 looks along +x, columns advance counter-clockwise.
@@ -27,6 +32,7 @@ CLASS_INTENSITY = {
     "traffic_cone": 0.9,
     "barrier": 0.85,
 }
+GROUND_INTENSITY = 0.08
 
 _DT = np.dtype(
     {
@@ -50,41 +56,73 @@ class Lidar:
         )
         self.ring = np.repeat(np.arange(beams, dtype=np.uint16), columns)
         self.height = LIDAR_MOUNT[2]
-
-    def scan(self, objects: list[dict]) -> bytes:
+        self.range_noise = float(rng.uniform(*P.LIDAR_RANGE_NOISE_RANGE))
+        self.dropout = float(rng.uniform(*P.LIDAR_DROPOUT))
         d = self.dirs
-        t = np.full(len(d), np.inf)
-        inten = np.zeros(len(d))
-        down = d[:, 2] < -1e-6
-        t[down] = self.height / -d[down, 2]
-        inten[down] = 0.08
-        for ob in objects:
-            # box centre relative to the lidar, in lidar axes (= base_link axes)
-            cx, cy = ob["xb"] - LIDAR_MOUNT[0], ob["yb"] - LIDAR_MOUNT[1]
-            if cx * cx + cy * cy > (P.LIDAR_MAX_RANGE + 10) ** 2:
-                continue
-            ln, w, h = ob["size"]
-            c, s = math.cos(ob["yawb"]), math.sin(ob["yawb"])
-            # ray origin and directions in the box frame
+        self.t_ground = np.where(
+            d[:, 2] < -1e-6, self.height / np.where(d[:, 2] < -1e-6, -d[:, 2], 1.0), np.inf
+        )
+
+    def noise_params(self) -> dict:
+        return {
+            "range_noise_m": self.range_noise,
+            "dropout": self.dropout,
+            "far_dropout": P.LIDAR_FAR_DROPOUT,
+        }
+
+    def cast(self, objects: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        """Noise-free range (inf = no return) and intensity per ray."""
+        d = self.dirs
+        t = self.t_ground.copy()
+        inten = np.where(np.isfinite(t), GROUND_INTENSITY, 0.0)
+        obs = [
+            o
+            for o in objects
+            if (o["xb"] - LIDAR_MOUNT[0]) ** 2 + (o["yb"] - LIDAR_MOUNT[1]) ** 2
+            < (P.LIDAR_MAX_RANGE + 10) ** 2
+        ]
+        if obs:
+            cx = np.array([o["xb"] - LIDAR_MOUNT[0] for o in obs])[:, None]
+            cy = np.array([o["yb"] - LIDAR_MOUNT[1] for o in obs])[:, None]
+            sz = np.array([o["size"] for o in obs])
+            ln, w, h = sz[:, 0:1], sz[:, 1:2], sz[:, 2:3]
+            yaw = np.array([o["yawb"] for o in obs])[:, None]
+            c, s = np.cos(yaw), np.sin(yaw)
+            # ray origin and directions in each box frame (boxes x rays)
             ox, oy, oz = -(c * cx + s * cy), -(-s * cx + c * cy), -(h / 2 - self.height)
-            dx = c * d[:, 0] + s * d[:, 1]
-            dy = -s * d[:, 0] + c * d[:, 1]
-            dz = d[:, 2]
+            dx = c * d[None, :, 0] + s * d[None, :, 1]
+            dy = -s * d[None, :, 0] + c * d[None, :, 1]
+            dz = np.broadcast_to(d[None, :, 2], dx.shape)
             with np.errstate(divide="ignore", invalid="ignore"):
                 t1x, t2x = (-ln / 2 - ox) / dx, (ln / 2 - ox) / dx
                 t1y, t2y = (-w / 2 - oy) / dy, (w / 2 - oy) / dy
                 t1z, t2z = (-h / 2 - oz) / dz, (h / 2 - oz) / dz
-            tmin = np.maximum.reduce([np.fmin(t1x, t2x), np.fmin(t1y, t2y), np.fmin(t1z, t2z)])
-            tmax = np.minimum.reduce([np.fmax(t1x, t2x), np.fmax(t1y, t2y), np.fmax(t1z, t2z)])
-            hit = (tmax >= tmin) & (tmax > 0) & (tmin > 0.3) & (tmin < t)
-            t[hit] = tmin[hit]
-            inten[hit] = CLASS_INTENSITY.get(ob["cls"], 0.5)
-        valid = t < P.LIDAR_MAX_RANGE
-        r = np.where(valid, t + self.rng.normal(0.0, P.LIDAR_RANGE_NOISE, len(t)), np.nan)
-        out = np.zeros(len(d), dtype=_DT)
+                tmin = np.maximum(np.maximum(np.fmin(t1x, t2x), np.fmin(t1y, t2y)), np.fmin(t1z, t2z))
+                tmax = np.minimum(np.minimum(np.fmax(t1x, t2x), np.fmax(t1y, t2y)), np.fmax(t1z, t2z))
+            hit = (tmax >= tmin) & (tmin > 0.3)
+            tb = np.where(hit, tmin, np.inf)
+            j = np.argmin(tb, axis=0)
+            best = tb[j, np.arange(tb.shape[1])]
+            closer = best < t
+            t[closer] = best[closer]
+            ci = np.array([CLASS_INTENSITY.get(o["cls"], 0.5) for o in obs])
+            inten[closer] = ci[j[closer]]
+        return t, inten
+
+    def scan(self, objects: list[dict]) -> bytes:
+        d = self.dirs
+        t, inten = self.cast(objects)
+        n = len(t)
+        u = self.rng.random(n)
+        p_drop = self.dropout + P.LIDAR_FAR_DROPOUT * np.minimum(t, P.LIDAR_MAX_RANGE) / P.LIDAR_MAX_RANGE * (
+            1.0 - inten
+        )
+        valid = (t < P.LIDAR_MAX_RANGE) & (u >= p_drop)
+        r = np.where(valid, t + self.rng.normal(0.0, self.range_noise, n), np.nan)
+        out = np.zeros(n, dtype=_DT)
         out["x"] = d[:, 0] * r
         out["y"] = d[:, 1] * r
         out["z"] = d[:, 2] * r
-        out["intensity"] = np.where(valid, inten, np.nan)
+        out["intensity"] = np.where(valid, np.clip(inten + self.rng.normal(0.0, 0.02, n), 0.0, 1.0), np.nan)
         out["ring"] = self.ring
         return out.tobytes()

@@ -37,9 +37,28 @@ _DT = np.dtype(
 
 
 class Radar:
+    """Per-drive noise (1 sigma) drawn from RADAR_*_NOISE_RANGE, missed detections with probability
+    miss + RADAR_MISS_FAR x range / max range, Poisson clutter (rate drawn per drive) that looks static
+    (radial velocity -v_ego cos(azimuth) plus noise) with track_id 0."""
+
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
         self.half_fov = math.radians(P.RADAR_HFOV_DEG) / 2
+        self.range_noise = float(rng.uniform(*P.RADAR_RANGE_NOISE_RANGE))
+        self.az_noise = float(rng.uniform(*P.RADAR_AZIMUTH_NOISE_RANGE))
+        self.vel_noise = float(rng.uniform(*P.RADAR_VEL_NOISE_RANGE))
+        self.miss = float(rng.uniform(*P.RADAR_MISS_PROB))
+        self.clutter = float(rng.uniform(*P.RADAR_CLUTTER_RATE))
+
+    def noise_params(self) -> dict:
+        return {
+            "range_noise_m": self.range_noise,
+            "azimuth_noise_rad": self.az_noise,
+            "radial_velocity_noise_mps": self.vel_noise,
+            "miss_prob_near": self.miss,
+            "miss_prob_far_extra": P.RADAR_MISS_FAR,
+            "clutter_per_scan": self.clutter,
+        }
 
     def scan(self, objects: list[dict], ego_v: float, ego_yaw_rate: float) -> tuple[bytes, int]:
         rows = []
@@ -61,21 +80,25 @@ class Radar:
             vy = ob["vyb"] - ego_yaw_rate * RADAR_MOUNT[0]
             vr = (vx * x + vy * y) / rng_
             rows.append((ob["radar_id"], rng_, az, vr))
-        n_clutter = int(self.rng.poisson(0.6))
+        if rows:
+            p_miss = self.miss + P.RADAR_MISS_FAR * np.array([r[1] for r in rows]) / P.RADAR_MAX_RANGE
+            keep = self.rng.random(len(rows)) >= p_miss
+            rows = [r for r, k in zip(rows, keep, strict=True) if k]
+        n_clutter = int(self.rng.poisson(self.clutter))
         for _ in range(n_clutter):
             r_ = float(self.rng.uniform(5, 80))
             az = float(self.rng.uniform(-self.half_fov, self.half_fov))
             rows.append((0, r_, az, -ego_v * math.cos(az)))
-        out = np.zeros(len(rows), dtype=_DT)
-        for i, (tid, r_, az, vr) in enumerate(rows):
-            r_n = r_ + self.rng.normal(0, P.RADAR_RANGE_NOISE)
-            az_n = az + self.rng.normal(0, P.RADAR_AZIMUTH_NOISE)
-            out[i] = (
-                r_n * math.cos(az_n),
-                r_n * math.sin(az_n),
-                r_n,
-                az_n,
-                vr + self.rng.normal(0, P.RADAR_VEL_NOISE),
-                tid,
-            )
-        return out.tobytes(), len(rows)
+        n = len(rows)
+        out = np.zeros(n, dtype=_DT)
+        if n:
+            a = np.array(rows, dtype=np.float64)
+            r_n = a[:, 1] + self.rng.normal(0, self.range_noise, n)
+            az_n = a[:, 2] + self.rng.normal(0, self.az_noise, n)
+            out["x"] = r_n * np.cos(az_n)
+            out["y"] = r_n * np.sin(az_n)
+            out["range"] = r_n
+            out["azimuth"] = az_n
+            out["radial_velocity"] = a[:, 3] + self.rng.normal(0, self.vel_noise, n)
+            out["track_id"] = a[:, 0].astype(np.uint32)
+        return out.tobytes(), n
