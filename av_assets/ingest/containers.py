@@ -85,6 +85,17 @@ class TopicStats:
         if self.t_last_ns is None or t > self.t_last_ns:
             self.t_last_ns = t
 
+    def add_many(self, ts: list[int]) -> None:
+        """`add` of each time, in one go."""
+        if not ts:
+            return
+        self.message_count += len(ts)
+        lo, hi = min(ts), max(ts)
+        if self.t_first_ns is None or lo < self.t_first_ns:
+            self.t_first_ns = lo
+        if self.t_last_ns is None or hi > self.t_last_ns:
+            self.t_last_ns = hi
+
 
 @dataclass
 class ContainerSummary:
@@ -118,41 +129,222 @@ def iter_mcap_records(path: str | Path):
         ) from exc
 
 
+_MSG_HEAD = struct.Struct("<HIQQ")  # channel_id, sequence, log_time, publish_time
+_U64 = struct.Struct("<Q")
+_OP_MCAP_SCHEMA, _OP_MCAP_CHANNEL, _OP_MCAP_MESSAGE, _OP_MCAP_CHUNK = 0x03, 0x04, 0x05, 0x06
+
+
+def _mcap_chunk_data(chunk) -> bytes:
+    """A Chunk's records, decompressed and CRC-checked exactly as `mcap.stream_reader` does it (the
+    same optional codecs, unknown compression read as stored)."""
+    import zlib
+
+    from mcap import stream_reader as sr
+    from mcap.exceptions import UnsupportedCompressionError
+
+    try:
+        if chunk.compression == "zstd":
+            if sr.zstandard is None:
+                raise UnsupportedCompressionError("zstandard")
+            data = sr.zstandard.decompress(chunk.data, chunk.uncompressed_size)
+        elif chunk.compression == "lz4":
+            if sr.lz4 is None:
+                raise UnsupportedCompressionError("lz4")
+            data = sr.lz4.decompress(chunk.data)
+        else:
+            data = chunk.data
+    except UnsupportedCompressionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zstd/lz4 raise their own types for damaged input
+        raise StructuralError(f"{chunk.compression} chunk does not decompress: {exc}") from exc
+    if chunk.uncompressed_size and len(data) != chunk.uncompressed_size:
+        raise StructuralError(
+            f"chunk decompressed to {len(data)} bytes, its record says {chunk.uncompressed_size}"
+        )
+    if chunk.uncompressed_crc != 0:
+        crc = zlib.crc32(data)
+        if crc != chunk.uncompressed_crc:
+            raise sr.CRCValidationError(expected=chunk.uncompressed_crc, actual=crc, record=chunk)
+    return data
+
+
+def _mcap_chunk_records(data: bytes, payload: bool):
+    """The records inside one decompressed chunk, bounded and as lenient as
+    `mcap.stream_reader.breakup_chunk` (the conformance suite holds both to the same stream), but a
+    Message is a tuple `(channel_id, sequence, log_time, publish_time, data)` read with one
+    `struct.unpack_from` and its payload sliced only when `payload` (None otherwise)."""
+    from io import BytesIO
+
+    from mcap.data_stream import ReadDataStream
+    from mcap.exceptions import EndOfFile
+    from mcap.records import Channel, Schema
+
+    unpack_msg = _MSG_HEAD.unpack_from
+    unpack_u64 = _U64.unpack_from
+    n = len(data)
+    pos = 0
+    while pos < n:
+        opcode = data[pos]
+        if pos + 9 > n:
+            raise EndOfFile(f"chunk record header cut short at byte {pos}")
+        (length,) = unpack_u64(data, pos + 1)
+        pos += 9
+        if opcode == _OP_MCAP_MESSAGE:
+            if pos + 22 > n:
+                raise EndOfFile(f"chunk message header cut short at byte {pos}")
+            cid, seq, log_time, publish_time = unpack_msg(data, pos)
+            start = pos + 22
+            k = length - 22
+            if k == 0:
+                end = start
+            else:  # ReadDataStream.read(k): short reads allowed, nothing left is EndOfFile
+                end = start + k
+                if k < 0 or end > n:
+                    end = n
+                if end == start:
+                    raise EndOfFile(f"chunk message data missing at byte {start}")
+            pos = end
+            yield (cid, seq, log_time, publish_time, data[start:end] if payload else None)
+        elif opcode == _OP_MCAP_CHANNEL or opcode == _OP_MCAP_SCHEMA:
+            bio = BytesIO(data)
+            bio.seek(pos)
+            rs = ReadDataStream(bio)
+            yield (Channel if opcode == _OP_MCAP_CHANNEL else Schema).read(rs)
+            pos += rs.count  # breakup_chunk does not skip a record's padding either
+        elif length:
+            if pos >= n:
+                raise EndOfFile(f"chunk record data missing at byte {pos}")
+            pos = min(n, pos + length)
+
+
+def _read_message_index(stream):
+    """`mcap.records.MessageIndex.read` in one read instead of two per entry: the same bytes consumed
+    (whole 16-byte entries up to `records_length`), the same errors on a short stream."""
+    from mcap.exceptions import EndOfFile
+    from mcap.records import MessageIndex
+
+    channel_id = stream.read2()
+    records_length = stream.read4()
+    want = -(-records_length // 16) * 16
+    data = stream.read(want) if want else b""
+    if len(data) < want:  # where the per-entry read8 loop would have stopped
+        if len(data) % 8 == 0:
+            raise EndOfFile()
+        raise struct.error("unpack requires a buffer of 8 bytes")
+    return MessageIndex(channel_id, list(struct.iter_unpack("<QQ", data)))
+
+
+def _stream_reader(fh):
+    from mcap.opcode import Opcode
+    from mcap.stream_reader import StreamReader
+
+    class _Reader(StreamReader):
+        def _read_record(self, opcode: int, length: int):
+            if opcode == Opcode.MESSAGE_INDEX:
+                return _read_message_index(self._stream)
+            return super()._read_record(opcode, length)
+
+    return _Reader(fh, skip_magic=False, emit_chunks=True, validate_crcs=True)
+
+
+def _mcap_stream(path: str | Path, *, payload: bool = True):
+    """`iter_mcap_records` (same StreamReader, same CRC/magic/length checks) with chunks walked by
+    `_mcap_chunk_records`: Schema/Channel/Footer/... records as objects, Messages as tuples."""
+    from mcap.exceptions import McapError
+    from mcap.records import Chunk, Message
+
+    try:
+        with open(path, "rb") as fh:
+            for rec in _stream_reader(fh).records:
+                if isinstance(rec, Chunk):
+                    yield from _mcap_chunk_records(_mcap_chunk_data(rec), payload)
+                elif isinstance(rec, Message):
+                    yield (rec.channel_id, rec.sequence, rec.log_time, rec.publish_time, rec.data)
+                else:
+                    yield rec
+    except (McapError, EOFError, struct.error, ValueError, KeyError, IndexError) as exc:
+        raise StructuralError(
+            f"{Path(path).name}: MCAP records unreadable: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def iter_mcap(path: str | Path, *, summary: ContainerSummary | None = None) -> Iterator[RawMessage]:
-    from mcap.records import Channel, Footer, Message, Schema
+    from mcap.records import Channel, Footer, Schema
 
     schemas: dict[int, Schema] = {}
     channels: dict[int, Channel] = {}
+    resolved: dict[int, tuple[str, str, str, str, str]] = {}  # channel id -> what a message carries
     saw_footer = False
-    for rec in iter_mcap_records(path):
-        if isinstance(rec, Schema):
+    for rec in _mcap_stream(path):
+        if type(rec) is tuple:
+            cid, seq, log_time, publish_time, data = rec
+            info = resolved.get(cid)
+            if info is None:
+                ch = channels.get(cid)
+                if ch is None:
+                    raise StructuralError(f"{Path(path).name}: message on unknown channel {cid}")
+                sch = schemas.get(ch.schema_id)
+                info = resolved[cid] = (
+                    ch.topic,
+                    normalise_type(sch.name) if sch else "",
+                    ch.message_encoding,
+                    sch.data.decode("utf-8", "replace") if sch else "",
+                    sch.encoding if sch else "",
+                )
+            topic, type_, encoding, schema_text, schema_encoding = info
+            yield RawMessage(
+                topic, type_, encoding, log_time, publish_time, seq, data, cid, schema_text, schema_encoding
+            )
+        elif isinstance(rec, Schema):
             schemas[rec.id] = rec
+            resolved.clear()
         elif isinstance(rec, Channel):
             channels[rec.id] = rec
+            resolved.clear()
             if summary is not None:
                 sch = schemas.get(rec.schema_id)
                 summary.declare(rec.topic, normalise_type(sch.name) if sch else "", rec.message_encoding)
-        elif isinstance(rec, Message):
-            ch = channels.get(rec.channel_id)
-            if ch is None:
-                raise StructuralError(f"{Path(path).name}: message on unknown channel {rec.channel_id}")
-            sch = schemas.get(ch.schema_id)
-            yield RawMessage(
-                topic=ch.topic,
-                type=normalise_type(sch.name) if sch else "",
-                encoding=ch.message_encoding,
-                log_time=rec.log_time,
-                publish_time=rec.publish_time,
-                sequence=rec.sequence,
-                data=rec.data,
-                channel_id=rec.channel_id,
-                schema_text=sch.data.decode("utf-8", "replace") if sch else "",
-                schema_encoding=sch.encoding if sch else "",
-            )
         elif isinstance(rec, Footer):
             saw_footer = True
     if not saw_footer:
         raise StructuralError(f"{Path(path).name}: MCAP ends without a footer (truncated)")
+
+
+def scan_mcap(path: str | Path, summary: ContainerSummary) -> dict[str, list[int]]:
+    """What `iter_mcap` + counting would give, without building a message: topics declared into
+    `summary` from the Channel records, counts and spans added from the Message records, and each
+    topic's log_times in file order (topics in order of their first message). Payloads are never
+    copied."""
+    from mcap.records import Channel, Footer, Schema
+
+    schemas: dict[int, Schema] = {}
+    channels: dict[int, Channel] = {}
+    lists: dict[int, list[int]] = {}  # channel id -> its topic's list of log_times
+    times: dict[str, list[int]] = {}
+    saw_footer = False
+    for rec in _mcap_stream(path, payload=False):
+        if type(rec) is tuple:
+            tl = lists.get(rec[0])
+            if tl is None:
+                ch = channels.get(rec[0])
+                if ch is None:
+                    raise StructuralError(f"{Path(path).name}: message on unknown channel {rec[0]}")
+                tl = lists[rec[0]] = times.setdefault(ch.topic, [])
+            tl.append(rec[2])
+        elif isinstance(rec, Schema):
+            schemas[rec.id] = rec
+        elif isinstance(rec, Channel):
+            channels[rec.id] = rec
+            lists.pop(rec.id, None)
+            sch = schemas.get(rec.schema_id)
+            summary.declare(rec.topic, normalise_type(sch.name) if sch else "", rec.message_encoding)
+        elif isinstance(rec, Footer):
+            saw_footer = True
+    if not saw_footer:
+        raise StructuralError(f"{Path(path).name}: MCAP ends without a footer (truncated)")
+    for topic, ts in times.items():
+        summary.topics[topic].add_many(ts)
+    return times
 
 
 # ---- ROS 2 sqlite3 --------------------------------------------------------------------------------
@@ -226,6 +418,34 @@ def iter_sqlite(path: str | Path) -> Iterator[RawMessage]:
             raise StructuralError(f"{Path(path).name}: messages unreadable: {exc}") from exc
     finally:
         con.close()
+
+
+def scan_sqlite(path: str | Path, summary: ContainerSummary) -> dict[str, list[int]]:
+    """What `iter_sqlite` + counting would give (every row read, payloads included, so a damaged
+    page is still a structural error), without building a message per row: counts and spans added
+    to `summary`, each topic's timestamps in id order (topics in order of their first message)."""
+    con = _sqlite_connect(path)
+    try:
+        topics = _sqlite_topics(con, path)
+        times: dict[str, list[int]] = {}
+        lists: dict[int, list[int]] = {}
+        try:
+            cur = con.execute("SELECT topic_id, timestamp, data FROM messages ORDER BY id")
+            for tid, ts, _data in cur:
+                tl = lists.get(tid)
+                if tl is None:
+                    name, type_, enc = topics.get(tid, (f"<topic {tid}>", "", "cdr"))
+                    if name not in summary.topics:
+                        summary.declare(name, type_, enc)
+                    tl = lists[tid] = times.setdefault(name, [])
+                tl.append(int(ts))
+        except sqlite3.DatabaseError as exc:
+            raise StructuralError(f"{Path(path).name}: messages unreadable: {exc}") from exc
+    finally:
+        con.close()
+    for name, ts in times.items():
+        summary.topics[name].add_many(ts)
+    return times
 
 
 # ---- ROS 1 ----------------------------------------------------------------------------------------
@@ -376,9 +596,9 @@ def summarise(path: str | Path, fmt: str) -> ContainerSummary:
         return summarise_sqlite(path)
     summary = ContainerSummary(fmt)
     if fmt == "mcap":
-        it = iter_mcap(path, summary=summary)
-    else:
-        it = iter_messages(path, fmt)
+        scan_mcap(path, summary)
+        return summary
+    it = iter_messages(path, fmt)
     for m in it:
         st = summary.topics.get(m.topic)
         if st is None:

@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from av_assets.ingest.containers import ContainerSummary, StructuralError, iter_mcap, iter_messages
+from av_assets.ingest.containers import (
+    ContainerSummary,
+    StructuralError,
+    iter_mcap,
+    iter_messages,
+    scan_mcap,
+    scan_sqlite,
+)
 from av_assets.ingest.validate import ValidationReport, validate_messages
 
 GAP_FACTOR = 5.0  # a gap longer than 5x a topic's median period (and > 1 s) is a WARN
@@ -46,6 +53,10 @@ def scan_bag(path: str | Path, fmt: str, *, validate: bool = True, rel: str = ""
                 summary.declare(name, st.type, st.encoding)
         if validate:
             scan.validation = validate_messages(stream())
+        elif fmt == "mcap":  # same counts, spans and times, without building a message per record
+            times = scan_mcap(path, summary)
+        elif fmt == "ros2-sqlite3":
+            times = scan_sqlite(path, summary)
         else:
             for _ in stream():
                 pass

@@ -96,32 +96,55 @@ class _Collector:
         self.finite[key].append(np.asarray(list(values), dtype=np.float64))
         self.seq[key].append(seq)
 
+    def row(self, key, seq: int, scalars: tuple, *arrays) -> None:
+        """`numbers(key, seq, [*scalars, *arrays[0], *arrays[1], ...])` with one C-level concatenate
+        instead of a Python list of numpy scalars; anything that is not a plain 1-D numeric array
+        takes the `numbers` path, so its result (or its error) is exactly that of `numbers`."""
+        try:
+            r = np.concatenate((scalars, *arrays), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - the exact path decides (and raises what it raises)
+            r = None
+        if r is None or r.ndim != 1:
+            self.numbers(key, seq, [*scalars, *(v for a in arrays for v in a)])
+            return
+        self.finite[key].append(r)
+        self.seq[key].append(seq)
+
     def quat(self, key, seq: int, q) -> None:
         self.quats[key].append(q)
         self.qseq[key].append(seq)
 
 
+_CHECKED_PACKAGES = ("sensor_msgs", "geometry_msgs", "nav_msgs", "tf2_msgs", "tf")
+_SHORT: dict[str, str | None] = {}  # type -> its short name when its package is checked, else None
+
+
+def _short_name(t: str) -> str | None:
+    short = _SHORT.get(t, "")
+    if short == "":
+        parts = t.split("/")
+        short = _SHORT[t] = parts[-1] if parts[0] in _CHECKED_PACKAGES else None
+    return short
+
+
 def _check_message(t: str, obj, key, seq: int, col: _Collector, report: ValidationReport, topic: str) -> None:
-    pkg, short = t.split("/")[0], t.split("/")[-1]
-    if pkg not in ("sensor_msgs", "geometry_msgs", "nav_msgs", "tf2_msgs", "tf"):
+    short = _short_name(t)
+    if short is None:
         return
     if short == "Imu":
-        col.numbers(
+        o, av, la = obj.orientation, obj.angular_velocity, obj.linear_acceleration
+        col.row(
             key,
             seq,
-            [
-                *_quat(obj.orientation),
-                *_vec(obj.angular_velocity),
-                *_vec(obj.linear_acceleration),
-                *obj.orientation_covariance,
-                *obj.angular_velocity_covariance,
-                *obj.linear_acceleration_covariance,
-            ],
+            (o.x, o.y, o.z, o.w, av.x, av.y, av.z, la.x, la.y, la.z),
+            obj.orientation_covariance,
+            obj.angular_velocity_covariance,
+            obj.linear_acceleration_covariance,
         )
         if obj.orientation_covariance[0] != -1:
             col.quat(key, seq, _quat(obj.orientation))
     elif short == "NavSatFix":
-        col.numbers(key, seq, [obj.latitude, obj.longitude, obj.altitude, *obj.position_covariance])
+        col.row(key, seq, (obj.latitude, obj.longitude, obj.altitude), obj.position_covariance)
         col.latlon[key].append((obj.latitude, obj.longitude))
     elif short == "CameraInfo":
         k = getattr(obj, "k", None)
@@ -130,7 +153,7 @@ def _check_message(t: str, obj, key, seq: int, col: _Collector, report: Validati
         p = p if p is not None else obj.P
         d = getattr(obj, "d", None)
         d = d if d is not None else getattr(obj, "D", [])
-        col.numbers(key, seq, [*k, *p, *d])
+        col.row(key, seq, (), k, p, d)
     elif short == "PointCloud2":
         bad = None
         if len(obj.data) != obj.row_step * obj.height:
@@ -245,9 +268,12 @@ def validate_messages(
         topic, type_ = key
         report.checks_run["finite"] = report.checks_run.get("finite", 0) + len(rows)
         width = max(len(r) for r in rows)
-        arr = np.full((len(rows), width), 0.0)
-        for i, r in enumerate(rows):
-            arr[i, : len(r)] = r
+        if all(len(r) == width for r in rows):
+            arr = np.stack(rows) if width else np.zeros((len(rows), 0))
+        else:  # ragged (e.g. CameraInfo D of several lengths): zero-padded, as zeros are finite
+            arr = np.full((len(rows), width), 0.0)
+            for i, r in enumerate(rows):
+                arr[i, : len(r)] = r
         bad = ~np.isfinite(arr).all(axis=1)
         if bad.any():
             seqs = np.asarray(col.seq[key])[bad]

@@ -215,3 +215,24 @@ def test_ingested_drive_is_signed_and_verifies_until_tampered(lake, good_drive):
     tampered = verify_drive(lake, "syn-good")
     assert not tampered["ok"] and tampered["signature_ok"]
     assert [f["path"] for f in tampered["files"] if f["status"] == "mismatch"] == ["bag/syn-good_0.mcap"]
+
+
+def test_a_damaged_compressed_chunk_quarantines_instead_of_crashing(tmp_path):
+    """zstd/lz4 raise their own error types on damaged input: still a structural failure."""
+    from mcap.reader import make_reader
+
+    from av_assets.ingest.core import ingest_drive
+
+    src = sensor_drive(tmp_path / "fleet", "bad-zstd", checksums=False)
+    bag = src / "bag" / "bad-zstd_0.mcap"
+    with open(bag, "rb") as fh:
+        chunk = next(iter(make_reader(fh).get_summary().chunk_indexes))
+    assert chunk.compression in ("zstd", "lz4")
+    data = bytearray(bag.read_bytes())
+    start = chunk.chunk_start_offset + 9 + 8 + 8 + 8 + 4 + 4 + len(chunk.compression) + 8  # into the payload
+    data[start : start + 64] = bytes(64)
+    bag.write_bytes(bytes(data))
+    lake = LakeStorage(root=str(tmp_path / "lake"))
+    res = ingest_drive(LocalSource(src), lake)
+    assert (res.status, res.reason) == ("quarantined", "structural_failure"), res
+    assert lake.read_json("quarantine/bad-zstd/reason.json")["reason"] == "structural_failure"
