@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 
 from av_resources.catalog import CatalogResource
+from av_resources.clip_store import ClipStoreResource
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
 from av_resources.notify import Notifier
@@ -43,13 +44,16 @@ def build_resources(env: str) -> dict[str, Any]:
         # Secrets and endpoints resolve at launch (EnvVar), so definitions load with nothing set.
         lake = LakeStorage(root=dg.EnvVar("AV_LAKE_ROOT"))
         ground_truth = GroundTruthResource(root=None)
+        clip_store = ClipStoreResource(backend="dynamodb", dynamodb_table=dg.EnvVar("AV_CLIP_TABLE"))
     else:
         lake = local_lake()
         ground_truth = GroundTruthResource(root=os.environ.get("AV_GROUND_TRUTH_ROOT") or None)
+        clip_store = ClipStoreResource()  # LanceDB under the lake, merge_insert upserts
     return {
         "lake": lake,
         "catalog": CatalogResource(lake=lake),
         "ground_truth": ground_truth,
+        "clip_store": clip_store,
         "notifier": Notifier(),  # webhook from $AV_WEBHOOK_URL when set, else log only
     }
 

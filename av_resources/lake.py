@@ -147,6 +147,18 @@ class LakeStorage(dg.ConfigurableResource):
     def open_read(self, rel: str) -> IO[bytes]:
         return self.fs.open(self.path(rel), "rb")
 
+    @contextlib.contextmanager
+    def local_copy(self, rel: str) -> Iterator[Path]:
+        """A local filesystem path of a lake object, for libraries that need one (bag readers, Zarr):
+        the object itself on a local lake, a temporary download on S3 (removed afterwards)."""
+        if not self.is_s3:
+            yield Path(self.path(rel))
+            return
+        with tempfile.TemporaryDirectory(prefix="av-lake-") as tmp:
+            dst = Path(tmp) / posixpath.basename(rel)
+            self.fs.get_file(self.path(rel), str(dst))
+            yield dst
+
     def read_json(self, rel: str) -> Any:
         return json.loads(self.read_bytes(rel))
 

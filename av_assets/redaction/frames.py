@@ -6,13 +6,9 @@ MCAP, ROS 2 sqlite3, ROS 1); messages are deserialised with `rosbags`' typestore
 
 from __future__ import annotations
 
-import contextlib
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -35,19 +31,6 @@ def sensor_id_for(topic: str, sensors: list[dict] | None = None) -> str:
         if topic == s.get("topic") or topic in (s.get("matched_topics") or []):
             return str(s["name"])
     return re.sub(r"[^a-z0-9_-]+", "_", topic.strip("/").lower()) or "camera"
-
-
-@contextlib.contextmanager
-def _local_copy(lake, rel: str) -> Iterator[Path]:
-    """A local path of a lake object (the object itself on a local lake, a temp copy on S3)."""
-    if not lake.is_s3:
-        yield Path(lake.path(rel))
-        return
-    with tempfile.TemporaryDirectory(prefix="av-redact-") as tmp:
-        dst = Path(tmp) / Path(rel).name
-        with lake.open_read(rel) as src, open(dst, "wb") as out:
-            shutil.copyfileobj(src, out, length=8 << 20)
-        yield dst
 
 
 def _deserialise(stores, raw) -> tuple[int, bytes, str] | None:
@@ -76,7 +59,7 @@ def iter_camera_frames(
         if entry.get("format") not in BAG_FORMATS:
             continue
         rel = f"{bronze_drive_prefix(drive_id)}/{entry['path']}"
-        with _local_copy(lake, rel) as local:
+        with lake.local_copy(rel) as local:
             for raw in iter_messages(local, entry["format"]):
                 if normalise_type(raw.type or "") != COMPRESSED_IMAGE:
                     continue

@@ -1,0 +1,178 @@
+"""Every stream of a drive's bronze bags, deserialised once into columnar numpy arrays.
+
+Camera images are *not* read here (raw frames never leave bronze): only their stamps, for the clock
+and the clip counts; the pixels come from `silver/redacted_frames`. Point clouds are kept as raw
+bytes only when asked (`points=True`, for the Zarr frames).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+BAG_FORMATS = ("mcap", "ros2-sqlite3", "ros1-bag")
+
+
+def sensor_name(topic: str, sensors: list[dict] | None) -> str:
+    for s in sensors or []:  # the declared topic wins over a type-based match
+        if topic == s.get("topic"):
+            return str(s["name"])
+    for s in sensors or []:
+        if topic in (s.get("matched_topics") or []):
+            return str(s["name"])
+    return re.sub(r"[^a-z0-9_-]+", "_", topic.strip("/").lower()) or "unknown"
+
+
+def _stamp(msg, log_time: int) -> int:
+    h = getattr(msg, "header", None)
+    if h is None:
+        return log_time
+    t = int(h.stamp.sec) * 1_000_000_000 + int(h.stamp.nanosec)
+    return t if t > 0 else log_time
+
+
+@dataclass
+class Stream:
+    """One sensor's messages: stamps (header, else log time) and log times, in arrival order."""
+
+    sensor: str
+    topic: str
+    type: str
+    frame_id: str = ""
+    t_stamp: list[int] = field(default_factory=list)
+    t_log: list[int] = field(default_factory=list)
+    cols: dict[str, list] = field(default_factory=lambda: defaultdict(list))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.t_stamp, dtype=np.int64), np.asarray(self.t_log, dtype=np.int64)
+
+
+@dataclass
+class DriveStreams:
+    drive_id: str
+    streams: dict[str, Stream]  # by sensor name
+    camera_info: dict[str, dict[str, Any]]
+    tf_static: list[dict[str, Any]]
+    messages: int
+    messages_decoded: int
+    read_s: float
+    undecodable: dict[str, int]
+
+    def of_type(self, short: str) -> list[Stream]:
+        return [s for s in self.streams.values() if s.type.endswith("/" + short)]
+
+
+def read_drive(lake, drive_id: str, *, points: bool = False, manifest: dict | None = None) -> DriveStreams:
+    """Deserialise every message of the drive's bronze bags (images: stamps only)."""
+    from av_assets.ingest.containers import Typestores, iter_messages
+    from av_assets.ingest.core import manifest_path
+
+    manifest = manifest or lake.read_json(manifest_path(drive_id))
+    sensors = manifest.get("sensors") or []
+    stores = Typestores()
+    streams: dict[str, Stream] = {}
+    camera_info: dict[str, dict[str, Any]] = {}
+    tf: list[dict[str, Any]] = []
+    undecodable: dict[str, int] = defaultdict(int)
+    n = n_dec = 0
+    t0 = time.perf_counter()
+    for entry in manifest.get("files", []):
+        if entry.get("format") not in BAG_FORMATS:
+            continue
+        rel = f"bronze/drives/{drive_id}/{entry['path']}"
+        with lake.local_copy(rel) as local:
+            for raw in iter_messages(local, entry["format"]):
+                n += 1
+                short = raw.type.rsplit("/", 1)[-1]
+                if not stores.ensure(raw):
+                    undecodable[raw.type or raw.topic] += 1
+                    continue
+                if short == "CompressedImage" or short == "Image":
+                    # stamps only: the CDR header is at the front, deserialising is cheap enough
+                    pass
+                try:
+                    msg = stores.deserialise(raw)
+                except Exception:  # noqa: BLE001 - counted, ingestion already validated
+                    undecodable[raw.type] += 1
+                    continue
+                n_dec += 1
+                name = sensor_name(raw.topic, sensors)
+                if short == "TFMessage":
+                    for tr in msg.transforms:
+                        tt, rr = tr.transform.translation, tr.transform.rotation
+                        tf.append(
+                            {
+                                "parent": tr.header.frame_id,
+                                "child": tr.child_frame_id,
+                                "translation": [float(tt.x), float(tt.y), float(tt.z)],
+                                "rotation_xyzw": [float(rr.x), float(rr.y), float(rr.z), float(rr.w)],
+                            }
+                        )
+                    continue
+                st = streams.get(name)
+                if st is None:
+                    fid = getattr(getattr(msg, "header", None), "frame_id", "") or ""
+                    st = streams[name] = Stream(name, raw.topic, raw.type, fid)
+                st.t_stamp.append(_stamp(msg, raw.log_time))
+                st.t_log.append(raw.log_time)
+                c = st.cols
+                if short == "Frame":  # can_msgs/msg/Frame
+                    c["id"].append(int(msg.id))
+                    c["dlc"].append(int(msg.dlc))
+                    c["data"].append(
+                        bytes(np.asarray(msg.data, dtype=np.uint8).tobytes()[:8]).ljust(8, b"\0")
+                    )
+                elif short == "Imu":
+                    a, w, q = msg.linear_acceleration, msg.angular_velocity, msg.orientation
+                    c["linear_acceleration.x"].append(a.x)
+                    c["linear_acceleration.y"].append(a.y)
+                    c["linear_acceleration.z"].append(a.z)
+                    c["angular_velocity.x"].append(w.x)
+                    c["angular_velocity.y"].append(w.y)
+                    c["angular_velocity.z"].append(w.z)
+                    if msg.orientation_covariance[0] != -1:
+                        for k in "xyzw":
+                            c[f"orientation.{k}"].append(getattr(q, k))
+                elif short == "NavSatFix":
+                    c["latitude"].append(msg.latitude)
+                    c["longitude"].append(msg.longitude)
+                    c["altitude"].append(msg.altitude)
+                    c["status"].append(float(msg.status.status))
+                elif short == "TwistWithCovarianceStamped" or short == "TwistStamped":
+                    tw = msg.twist.twist if short == "TwistWithCovarianceStamped" else msg.twist
+                    c["twist.linear.x"].append(tw.linear.x)
+                    c["twist.linear.y"].append(tw.linear.y)
+                    c["twist.linear.z"].append(tw.linear.z)
+                elif short == "CameraInfo":
+                    if name not in camera_info:
+                        k = getattr(msg, "k", None)
+                        camera_info[name] = {
+                            "frame_id": msg.header.frame_id,
+                            "width": int(msg.width),
+                            "height": int(msg.height),
+                            "distortion_model": str(msg.distortion_model),
+                            "K": [float(v) for v in (k if k is not None else msg.K)],
+                            "D": [
+                                float(v)
+                                for v in (
+                                    getattr(msg, "d", None) if getattr(msg, "d", None) is not None else msg.D
+                                )
+                            ],
+                        }
+                elif short == "PointCloud2":
+                    c["count"].append(int(msg.width) * int(msg.height))
+                    if points:
+                        c["point_step"].append(int(msg.point_step))
+                        c["fields"].append(
+                            tuple((f.name, int(f.offset), int(f.datatype)) for f in msg.fields)
+                        )
+                        c["data"].append(bytes(np.asarray(msg.data, dtype=np.uint8).tobytes()))
+                        c["shape"].append((int(msg.height), int(msg.width)))
+    return DriveStreams(
+        drive_id, streams, camera_info, tf, n, n_dec, time.perf_counter() - t0, dict(undecodable)
+    )

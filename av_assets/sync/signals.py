@@ -1,0 +1,253 @@
+"""`silver/signals` as a plain function: decoded streams -> one long table on one clock.
+
+One row per decoded frame and signal, in the source's unit (DBC units for CAN), columns
+`drive_id, t_ns, t_raw_ns, signal, value, unit, source`. IMU and GNSS fields are named by their ROS
+field path (`linear_acceleration.x`, `latitude`), CAN signals `<MESSAGE>.<SIGNAL>` as the DBC spells
+them; `source` is the sensor name from drive.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from av_assets.sync.clock import (
+    NS,
+    can_speed_ms,
+    derivative,
+    estimate_lag,
+    gnss_speed,
+    repair_backwards_jumps,
+)
+from av_assets.sync.read import DriveStreams
+
+SIGNALS_SCHEMA = {
+    "drive_id": "String",
+    "t_ns": "Int64",
+    "t_raw_ns": "Int64",
+    "signal": "String",
+    "value": "Float64",
+    "unit": "String",
+    "source": "String",
+}
+IMU_UNITS = {"linear_acceleration": "m/s^2", "angular_velocity": "rad/s", "orientation": "1"}
+GNSS_UNITS = {"latitude": "deg", "longitude": "deg", "altitude": "m", "status": "1"}
+POINTCLOUD_UNITS = {"count": "1"}
+TWIST_UNITS = {"twist": "m/s"}
+DEFAULT_FLAG_THRESHOLD_MS = 50.0
+
+
+@dataclass
+class ClockReport:
+    reference: str | None
+    offsets_ns: dict[str, int] = field(default_factory=dict)  # sensor -> offset (t_raw - t_true)
+    estimated: dict[str, dict[str, Any]] = field(default_factory=dict)
+    not_estimated: list[str] = field(default_factory=list)
+    jumps: list[dict[str, Any]] = field(default_factory=list)
+    threshold_ms: float = DEFAULT_FLAG_THRESHOLD_MS
+    flagged: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "offsets_ns": dict(sorted(self.offsets_ns.items())),
+            "estimated": self.estimated,
+            "not_estimated": sorted(self.not_estimated),
+            "backwards_jumps": self.jumps,
+            "threshold_ms": self.threshold_ms,
+            "flagged": self.flagged,
+            "convention": "t_raw_ns = t_true + offset; t_ns = t_raw_ns - offset",
+        }
+
+
+@dataclass
+class SyncResult:
+    frame: Any  # polars.DataFrame
+    clock: ClockReport
+    can: dict[str, Any]
+    t_fixed: dict[str, np.ndarray]  # sensor -> jump-repaired raw stamps (arrival order)
+
+
+def _long(drive_id, t_raw, t_fixed, offset, names, values, units, source) -> dict[str, np.ndarray]:
+    n = len(values)
+    return {
+        "t_ns": (t_fixed - offset).astype(np.int64),
+        "t_raw_ns": t_raw.astype(np.int64),
+        "signal": np.asarray(names, dtype=object),
+        "value": np.asarray(values, dtype=np.float64),
+        "unit": np.asarray(units, dtype=object),
+        "source": np.full(n, source, dtype=object),
+    }
+
+
+def sync_streams(
+    streams: DriveStreams,
+    *,
+    dbc=None,
+    flag_threshold_ms: float = DEFAULT_FLAG_THRESHOLD_MS,
+    max_lag_s: float = 1.0,
+) -> SyncResult:
+    import polars as pl
+
+    from av_assets.sync.dbc import decode_can
+
+    drive_id = streams.drive_id
+    clock = ClockReport(reference=None, threshold_ms=flag_threshold_ms)
+    fixed: dict[str, np.ndarray] = {}
+    raw: dict[str, np.ndarray] = {}
+    for name, st in streams.streams.items():
+        t_stamp, _t_log = st.arrays()
+        t_fix, jumps = repair_backwards_jumps(t_stamp)
+        raw[name], fixed[name] = t_stamp, t_fix
+        clock.jumps += [{"sensor": name, **j.__dict__} for j in jumps]
+
+    # ---- CAN decode (vectorised per id) ----
+    can_parts: dict[str, Any] = {}
+    can_info: dict[str, Any] = {"frames": 0, "decoded_frames": 0, "unknown_id_frames": 0, "messages": 0}
+    for st in streams.of_type("Frame"):
+        if dbc is None:
+            continue
+        data = np.frombuffer(b"".join(st.cols["data"]), dtype=np.uint8).reshape(-1, 8)
+        dec = decode_can(dbc, np.asarray(st.cols["id"]), data)
+        can_parts[st.sensor] = dec
+        can_info["frames"] += len(st.t_stamp)
+        can_info["decoded_frames"] += dec.frames_decoded
+        can_info["unknown_id_frames"] += dec.frames_unknown_id
+        can_info["messages"] += dec.messages
+
+    # ---- clock offsets ----
+    gnss = [s for s in streams.of_type("NavSatFix") if len(s.t_stamp) >= 10]
+    imus = [s for s in streams.of_type("Imu") if len(s.t_stamp) >= 10]
+    can_speed = None
+    can_name = None
+    for name, dec in can_parts.items():
+        t = fixed[name][dec.frame_index] / NS
+        sp = can_speed_ms(dec.signal, dec.value, dec.unit, t)
+        if sp is not None and sp[0].size >= 10:
+            can_speed, can_name = sp, name
+            break
+    offsets: dict[str, float] = {n: 0.0 for n in streams.streams}
+    t_origin = min((int(v[0]) for v in fixed.values() if v.size), default=0)
+
+    def rel(a):  # seconds from a drive origin: float64 keeps sub-microsecond precision
+        return (a - t_origin) / NS
+
+    if gnss:
+        clock.reference = gnss[0].sensor
+    elif can_name:
+        clock.reference = can_name
+    if can_speed is not None and gnss:
+        g = gnss[0]
+        vel = [s for s in streams.streams.values() if s.type.rsplit("/", 1)[-1].startswith("Twist")]
+        if vel and len(vel[0].t_stamp) >= 10:  # a receiver's own velocity: no differentiation noise
+            v0 = vel[0]
+            tg = rel(fixed[v0.sensor])
+            vg = np.hypot(np.asarray(v0.cols["twist.linear.x"]), np.asarray(v0.cols["twist.linear.y"]))
+            method, g_sensor = "speed xcorr (receiver velocity)", v0.sensor
+        else:
+            tg, vg = gnss_speed(
+                rel(fixed[g.sensor]), np.asarray(g.cols["latitude"]), np.asarray(g.cols["longitude"])
+            )
+            method, g_sensor = "speed xcorr (fix differences, 1 s baseline)", g.sensor
+        lag = estimate_lag(tg, vg, (can_speed[0] * NS - t_origin) / NS, can_speed[1], max_lag_s=max_lag_s)
+        clock.estimated[can_name] = {"against": g_sensor, "method": method, **lag.__dict__}
+        if lag.ok:
+            offsets[can_name] = lag.lag_s
+    if can_speed is not None:
+        tc, ac = derivative((can_speed[0] * NS - t_origin) / NS, can_speed[1])
+        for imu in imus:
+            best = None
+            for axis in ("x", "y", "z"):
+                v = np.asarray(imu.cols.get(f"linear_acceleration.{axis}", []), dtype=np.float64)
+                if v.size != fixed[imu.sensor].size:
+                    continue
+                for sign in (1.0, -1.0):
+                    lag = estimate_lag(tc, ac, rel(fixed[imu.sensor]), sign * v, max_lag_s=max_lag_s)
+                    if best is None or lag.score > best[0].score:
+                        best = (lag, axis, sign)
+            if best is None:
+                continue
+            lag, axis, sign = best
+            clock.estimated[imu.sensor] = {
+                "against": can_name,
+                "method": "accel vs d(wheel speed)/dt xcorr",
+                "axis": ("+" if sign > 0 else "-") + axis,
+                **lag.__dict__,
+            }
+            if lag.ok:
+                offsets[imu.sensor] = offsets[can_name] + lag.lag_s
+    for name in streams.streams:
+        if name not in clock.estimated and name != clock.reference:
+            clock.not_estimated.append(name)
+    clock.offsets_ns = {n: int(round(v * NS)) for n, v in offsets.items()}
+    clock.flagged = any(abs(v) > flag_threshold_ms * 1e6 for v in clock.offsets_ns.values()) or bool(
+        clock.jumps
+    )
+
+    # ---- long table ----
+    parts: list[dict[str, np.ndarray]] = []
+    for name, dec in can_parts.items():
+        fi = dec.frame_index
+        parts.append(
+            _long(
+                drive_id,
+                raw[name][fi],
+                fixed[name][fi],
+                clock.offsets_ns[name],
+                dec.signal,
+                dec.value,
+                dec.unit,
+                name,
+            )
+        )
+    for st in streams.streams.values():
+        short = st.type.rsplit("/", 1)[-1]
+        if short == "Frame":
+            continue
+        if short == "Imu":
+            units = IMU_UNITS
+        elif short == "NavSatFix":
+            units = GNSS_UNITS
+        elif short == "PointCloud2":
+            units = POINTCLOUD_UNITS
+        elif short.startswith("Twist"):
+            units = TWIST_UNITS
+        else:
+            continue
+        n = len(st.t_stamp)
+        for col, values in st.cols.items():
+            if col not in units and col.split(".")[0] not in units:
+                continue
+            if len(values) != n:
+                continue
+            unit = units.get(col) or units[col.split(".")[0]]
+            parts.append(
+                _long(
+                    drive_id,
+                    raw[st.sensor],
+                    fixed[st.sensor],
+                    clock.offsets_ns[st.sensor],
+                    np.full(n, col, dtype=object),
+                    values,
+                    np.full(n, unit, dtype=object),
+                    st.sensor,
+                )
+            )
+    if parts:
+        cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    else:
+        cols = {k: np.empty(0) for k in ("t_ns", "t_raw_ns", "signal", "value", "unit", "source")}
+    frame = pl.DataFrame(
+        {
+            "drive_id": pl.Series([drive_id] * len(cols["t_ns"]), dtype=pl.String),
+            "t_ns": pl.Series(cols["t_ns"], dtype=pl.Int64),
+            "t_raw_ns": pl.Series(cols["t_raw_ns"], dtype=pl.Int64),
+            "signal": pl.Series(cols["signal"].tolist(), dtype=pl.String),
+            "value": pl.Series(cols["value"], dtype=pl.Float64),
+            "unit": pl.Series(cols["unit"].tolist(), dtype=pl.String),
+            "source": pl.Series(cols["source"].tolist(), dtype=pl.String),
+        }
+    ).sort(["t_ns", "source", "signal"], maintain_order=True)
+    return SyncResult(frame, clock, can_info, fixed)

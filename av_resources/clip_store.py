@@ -1,0 +1,206 @@
+"""The clip key-value store (the DynamoDB role): one item per clip, keyed by `clip_id`, upserted per
+drive by concurrent per-drive runs.
+
+- `LanceClipStore`: a LanceDB table under the lake (local folder), upserted with `merge_insert`
+  keyed by clip_id. Lance commits are optimistic: a writer that loses a commit race retries on the
+  new table version, so concurrent per-drive writers lose no rows.
+- `DynamoClipStore`: DynamoDB (`PutItem` in batches is an upsert by key), tested against moto.
+`ClipStoreResource` picks one (`backend = lancedb | dynamodb`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Protocol
+
+import dagster as dg
+from pydantic import Field
+
+
+class ClipStore(Protocol):
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> int: ...
+    def get(self, clip_id: str) -> dict[str, Any] | None: ...
+    def count(self) -> int: ...
+
+
+def _flatten(row: dict[str, Any]) -> dict[str, Any]:
+    """Lists/dicts as JSON text so every backend stores the same flat item."""
+    return {k: (json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v) for k, v in row.items()}
+
+
+def retry_on_conflict(fn, attempts: int = 12):
+    for i in range(attempts):
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - commit conflicts surface as generic errors
+            text = str(exc).lower()
+            transient = any(
+                w in text
+                for w in ("conflict", "retry", "concurrent", "commit", "already exists", "not found")
+            )
+            if not transient or i == attempts - 1:
+                raise
+            time.sleep(0.05 * (2 ** min(i, 5)) * (0.5 + random.random()))
+    return None
+
+
+class LanceClipStore:
+    def __init__(self, uri: str, table: str = "clip_index", storage_options: dict | None = None):
+        self.uri, self.table_name, self.storage_options = uri, table, storage_options or None
+
+    def _db(self):
+        import lancedb
+
+        return lancedb.connect(self.uri, storage_options=self.storage_options)
+
+    def _table(self, sample: list[dict] | None = None):
+        db = self._db()
+        try:
+            return db.open_table(self.table_name)
+        except (FileNotFoundError, ValueError):
+            if sample is None:
+                return None
+            import pyarrow as pa
+
+            schema = pa.Table.from_pylist(sample).schema
+            try:
+                return db.create_table(self.table_name, schema=schema, exist_ok=True)
+            except Exception:  # noqa: BLE001 - a concurrent creator won: open theirs
+                return db.open_table(self.table_name)
+
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> int:
+        rows = [_flatten(r) for r in rows]
+        if not rows:
+            return 0
+        import pyarrow as pa
+
+        def once():
+            table = self._table(rows)
+            data = pa.Table.from_pylist(rows, schema=table.schema)
+            (
+                table.merge_insert("clip_id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(data)
+            )
+
+        retry_on_conflict(once)
+        return len(rows)
+
+    def get(self, clip_id: str) -> dict[str, Any] | None:
+        table = self._table()
+        if table is None:
+            return None
+        safe = clip_id.replace("'", "''")
+        hits = table.search().where(f"clip_id = '{safe}'").limit(2).to_list()
+        return hits[0] if hits else None
+
+    def count(self) -> int:
+        table = self._table()
+        return 0 if table is None else table.count_rows()
+
+    def all(self) -> list[dict[str, Any]]:
+        table = self._table()
+        return [] if table is None else table.to_arrow().to_pylist()
+
+
+def _to_dynamo(v):
+    if isinstance(v, float):
+        return Decimal(repr(v)) if v == v and v not in (float("inf"), float("-inf")) else None
+    return v
+
+
+class DynamoClipStore:
+    def __init__(
+        self, table: str, client=None, *, endpoint_url: str | None = None, region: str = "us-east-1"
+    ):
+        import boto3
+
+        self.table_name = table
+        self.client = client or boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
+        self.resource_kwargs = {"endpoint_url": endpoint_url, "region_name": region}
+
+    def ensure_table(self) -> None:
+        try:
+            self.client.describe_table(TableName=self.table_name)
+        except self.client.exceptions.ResourceNotFoundException:
+            self.client.create_table(
+                TableName=self.table_name,
+                KeySchema=[{"AttributeName": "clip_id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "clip_id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            self.client.get_waiter("table_exists").wait(TableName=self.table_name)
+
+    def _table(self):
+        from boto3.dynamodb.types import TypeSerializer
+
+        return TypeSerializer()
+
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> int:
+        ser = self._table()
+        items = []
+        for r in rows:
+            flat = {k: _to_dynamo(v) for k, v in _flatten(r).items()}
+            items.append({k: ser.serialize(v) for k, v in flat.items() if v is not None})
+        for i in range(0, len(items), 25):  # BatchWriteItem: 25 puts, each an upsert by key
+            req = {self.table_name: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]}
+            for attempt in range(8):
+                out = self.client.batch_write_item(RequestItems=req)
+                req = out.get("UnprocessedItems") or {}
+                if not req:
+                    break
+                time.sleep(0.05 * 2**attempt)
+        return len(items)
+
+    def get(self, clip_id: str) -> dict[str, Any] | None:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        out = self.client.get_item(TableName=self.table_name, Key={"clip_id": {"S": clip_id}})
+        item = out.get("Item")
+        if not item:
+            return None
+        de = TypeDeserializer()
+        return {k: de.deserialize(v) for k, v in item.items()}
+
+    def count(self) -> int:
+        n, kw = 0, {"TableName": self.table_name, "Select": "COUNT"}
+        while True:
+            out = self.client.scan(**kw)
+            n += out["Count"]
+            if "LastEvaluatedKey" not in out:
+                return n
+            kw["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+class ClipStoreResource(dg.ConfigurableResource):
+    """Where clip items go: `lancedb` (a table under the lake, the default locally) or `dynamodb`."""
+
+    backend: str = Field(default="lancedb", description="lancedb | dynamodb")
+    lance_uri: str | None = Field(default=None, description="default: <lake root>/catalog/kv")
+    dynamodb_table: str = Field(default="av-clip-index")
+    dynamodb_endpoint_url: str | None = None
+    region: str = "us-east-1"
+
+    def open(self, lake) -> ClipStore:
+        if self.backend == "dynamodb":
+            store = DynamoClipStore(
+                self.dynamodb_table, endpoint_url=self.dynamodb_endpoint_url, region=self.region
+            )
+            store.ensure_table()
+            return store
+        if self.backend != "lancedb":
+            raise ValueError(f"unknown clip store backend {self.backend!r}")
+        uri = self.lance_uri or lake.uri("catalog/kv")
+        return LanceClipStore(
+            uri, storage_options=lance_storage_options(lake) if uri.startswith("s3://") else None
+        )
+
+
+def lance_storage_options(lake) -> dict[str, str]:
+    """LanceDB takes the object-store options of the lake as strings."""
+    return {k: str(v) for k, v in lake.storage_options().items()}
