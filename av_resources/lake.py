@@ -122,13 +122,7 @@ class LakeStorage(dg.ConfigurableResource):
 
     def write_parquet(self, rel: str, frame: Any) -> str:
         """Write a polars DataFrame or pyarrow Table; deterministic bytes (no wall-clock metadata)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = frame if isinstance(frame, pa.Table) else frame.to_arrow()
-        buf = io.BytesIO()
-        pq.write_table(table, buf, compression="zstd", write_statistics=True)
-        return self.write_bytes(rel, buf.getvalue())
+        return self.write_bytes(rel, parquet_bytes(frame))
 
     def put_file(self, local_path: str | Path, rel: str) -> str:
         """Copy a local file into the lake atomically (streamed)."""
@@ -209,3 +203,15 @@ class LakeStorage(dg.ConfigurableResource):
                 self.fs.mkdir(bucket)
         else:
             Path(self._base).mkdir(parents=True, exist_ok=True)
+
+
+def parquet_bytes(frame: Any) -> bytes:
+    """A polars DataFrame or pyarrow Table as Parquet bytes: zstd, statistics, no wall-clock metadata,
+    so the same rows give the same bytes (and the same content hash)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = frame if isinstance(frame, pa.Table) else frame.to_arrow()
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", write_statistics=True)
+    return buf.getvalue()

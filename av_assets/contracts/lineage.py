@@ -82,6 +82,32 @@ def lineage_result(
     )
 
 
+def table_result(
+    lake: Any,
+    rel: str,
+    frame: Any,
+    *,
+    drive_ids: Iterable[str],
+    metadata: Mapping[str, Any] | None = None,
+    check_results: Sequence[dg.AssetCheckResult] | None = None,
+) -> dg.MaterializeResult:
+    """Write `frame` (polars/pyarrow) as Parquet at `rel` in the lake and return its lineage result:
+    uri, row count, column schema and the hash of exactly the bytes written (no read-back)."""
+    from av_resources.lake import parquet_bytes
+
+    data = parquet_bytes(frame)
+    uri = lake.write_bytes(rel, data)
+    return lineage_result(
+        drive_ids=drive_ids,
+        content_sha256=sha256_bytes(data),
+        uri=uri,
+        row_count=len(frame) if not hasattr(frame, "num_rows") else frame.num_rows,
+        schema=frame.schema if hasattr(frame.schema, "items") else [(f.name, f.type) for f in frame.schema],
+        metadata=metadata,
+        check_results=check_results,
+    )
+
+
 def drive_ids_of(materialization_metadata: Mapping[str, Any]) -> list[str]:
     """Read `av/drive_ids` back from a materialisation's metadata (MetadataValue or raw)."""
     value = materialization_metadata.get(DRIVE_IDS_KEY)

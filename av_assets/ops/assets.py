@@ -1,7 +1,7 @@
 import dagster as dg
 
-from av_assets.contracts.lineage import lineage_result, sha256_bytes
-from av_assets.ops.inventory import INVENTORY_SCHEMA, bronze_drive_ids, inventory_frame
+from av_assets.contracts.lineage import table_result
+from av_assets.ops.inventory import bronze_drive_ids, inventory_frame
 from av_resources.lake import LakeStorage
 
 INVENTORY_PATH = "ops/lake_inventory/inventory.parquet"
@@ -19,14 +19,12 @@ INVENTORY_PATH = "ops/lake_inventory/inventory.parquet"
 def lake_inventory(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
     sizes = {p: s for p, s in lake.sizes().items() if not p.startswith("ops/lake_inventory/")}
     frame = inventory_frame(sizes)
-    uri = lake.write_parquet(INVENTORY_PATH, frame)
     context.log.info(f"lake holds {len(sizes)} objects, {int(frame['bytes'].sum() or 0)} bytes")
-    return lineage_result(
+    return table_result(
+        lake,
+        INVENTORY_PATH,
+        frame,
         drive_ids=bronze_drive_ids(list(sizes)),
-        content_sha256=sha256_bytes(lake.read_bytes(INVENTORY_PATH)),
-        uri=uri,
-        row_count=frame.height,
-        schema=INVENTORY_SCHEMA,
         metadata={
             "av/objects": len(sizes),
             "av/bytes": int(frame["bytes"].sum() or 0),
