@@ -19,9 +19,13 @@ import pytest
 import yaml
 
 from av_assets.contracts.gpu import GPU_IMAGE_ENV, GPU_NODE_SELECTOR, GPU_TOLERATION
+from av_assets.contracts.partitions import DRIVES
+from av_assets.ingest.core import LocalSource, ingest_drive
 from av_resources.env import PROD_ENV_SECRET, PROD_SERVICE_ACCOUNT
 from av_resources.k8s_local import LocalKubernetes, validate_strict
+from av_resources.lake import LakeStorage
 from tests.helpers import REPO_ROOT
+from tests.ingest.synth import sensor_drive
 from tests.k8s import EKS_VERSION
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
@@ -30,6 +34,8 @@ NAMESPACE = "av-platform"
 CODE_IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/av-platform:test"
 GPU_IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/av-platform-gpu:test"
 LOCATION = REPO_ROOT / "tests" / "k8s" / "k8s_location.py"
+DRIVE = "k8s-drive-001"
+GPU_STEP, CPU_STEP = "silver__redacted_frames", "bronze__drive_manifest"
 PROD_INSTANCE = REPO_ROOT / "deploy" / "instance" / "dagster.prod.yaml"
 
 
@@ -109,8 +115,15 @@ def test_k8s_gpu_and_cpu_steps_run_through_k8s_launcher_and_executor(tmp_path, p
         for key, value in launch_env.items():
             if key.startswith(("AV_", "DAGSTER_")):
                 monkeypatch.setenv(key, value)
+        # a real drive in bronze (ingested as `av ingest` does) and its partition on the instance
+        ingest_drive(
+            LocalSource(sensor_drive(tmp_path / "fleet", DRIVE, n=6)), LakeStorage(root=str(lake_root))
+        )
+        with dg.DagsterInstance.from_config(str(home)) as setup:
+            setup.add_dynamic_partitions(DRIVES.name, [DRIVE])
         launched = subprocess.run(
-            [str(Path(sys.executable).parent / "dagster"), "job", "launch", "-f", str(LOCATION), "-j", "k8s_proof_job"],
+            [str(Path(sys.executable).parent / "dagster"), "job", "launch", "-f", str(LOCATION), "-j", "k8s_proof_job",
+             "--tags", json.dumps({"dagster/partition": DRIVE})],
             env=launch_env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert launched.returncode == 0, launched.stdout + launched.stderr
@@ -138,7 +151,7 @@ def test_k8s_gpu_and_cpu_steps_run_through_k8s_launcher_and_executor(tmp_path, p
                 )
             assert len(by_component["run_worker"]) == 1
             steps = {j["metadata"]["labels"]["dagster/op"]: j for j in by_component["step_worker"]}
-            assert set(steps) == {"ml__k8s_gpu_probe", "ops__lake_inventory"}
+            assert set(steps) == {GPU_STEP, CPU_STEP}
             assert all(r.returncode == 0 for r in k8s.kubelet.runs.values()), logs[-8000:]
 
             # ---- the run worker: the launcher's service account, image and env secret
@@ -150,7 +163,7 @@ def test_k8s_gpu_and_cpu_steps_run_through_k8s_launcher_and_executor(tmp_path, p
             assert _container(worker)["args"][:3] == ["dagster", "api", "execute_run"]
 
             # ---- the GPU step asked for a GPU node; the CPU step did not
-            gpu, cpu = steps["ml__k8s_gpu_probe"], steps["ops__lake_inventory"]
+            gpu, cpu = steps[GPU_STEP], steps[CPU_STEP]
             gpu_spec, gpu_c = gpu["spec"]["template"]["spec"], _container(gpu)
             assert gpu_c["resources"]["requests"]["nvidia.com/gpu"] == "1"
             assert gpu_c["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -174,15 +187,15 @@ def test_k8s_gpu_and_cpu_steps_run_through_k8s_launcher_and_executor(tmp_path, p
                 assert {"name": "AV_ENV", "value": "prod"} in _container(step)["env"]
 
             # ---- the steps really ran in their pods, against this instance and lake
-            mat = instance.get_latest_materialization_event(dg.AssetKey(["ml", "k8s_gpu_probe"]))
-            meta = mat.asset_materialization.metadata
-            gpu_pod = k8s.kubelet.runs[gpu["metadata"]["name"]].pod_name
-            assert meta["pod"].value == gpu_pod and meta["step_kind"].value == "gpu"
-            assert json.loads((lake_root / "ml/k8s_gpu_probe/probe.json").read_text())["run_id"] == run.run_id
-            assert (
-                instance.get_latest_materialization_event(dg.AssetKey(["ops", "lake_inventory"])) is not None
-            )
-            assert (lake_root / "ops/lake_inventory/inventory.parquet").exists()
+            assert k8s.kubelet.runs[gpu["metadata"]["name"]].pod_name
+            for key in (["bronze", "drive_manifest"], ["silver", "redacted_frames"]):
+                mat = instance.get_latest_materialization_event(dg.AssetKey(key))
+                assert mat is not None and mat.run_id == run.run_id, key
+                assert mat.asset_materialization.partition == DRIVE
+            redacted = instance.get_latest_materialization_event(dg.AssetKey(["silver", "redacted_frames"]))
+            assert redacted.asset_materialization.metadata["av/frames"].value >= 1
+            assert (lake_root / f"silver/redacted_frames/drive_id={DRIVE}/index.parquet").exists()
+            assert (lake_root / f"silver/redacted_frames/drive_id={DRIVE}/redaction_report.sig.json").exists()
 
             # ---- every Job (as dagster created it and as it ended) and every Pod is valid Kubernetes
             final_jobs, pods = k8s.jobs(), k8s.pods()
