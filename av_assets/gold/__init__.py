@@ -1,0 +1,77 @@
+"""Gold layer (dbt on DuckDB, Parquet under <lake>/gold/): clip_metadata_enriched, event_windows,
+slices and the ODD coverage cube; dbt tests are Dagster asset checks. Docs: docs/gold.md."""
+
+from av_assets.contracts.registry import Extension, View
+
+
+def _definitions():
+    import dagster as dg
+
+    from av_assets.contracts.defs import domain_definitions
+    from av_assets.gold.assets import dbt_resource, gold_dbt_assets
+
+    return dg.Definitions.merge(
+        domain_definitions(assets=[gold_dbt_assets()]),
+        dg.Definitions(resources={"dbt": dbt_resource()}),
+    )
+
+
+EXTENSION = Extension(
+    name="gold",
+    definitions=_definitions,
+    views=[
+        View(
+            name="clip_metadata_enriched",
+            path="gold/clip_metadata_enriched.parquet",
+            columns={
+                "clip_id": "VARCHAR",
+                "drive_id": "VARCHAR",
+                "t_start_ns": "BIGINT",
+                "t_end_ns": "BIGINT",
+                "duration_s": "DOUBLE",
+                "road_class": "VARCHAR",
+                "speed_band": "VARCHAR",
+                "speed_limit_max_kph": "DOUBLE",
+                "in_construction_zone": "BOOLEAN",
+                "day_night": "VARCHAR",
+                "weather": "VARCHAR",
+            },
+            description="gold: one row per clip with road context and weather",
+        ),
+        View(
+            name="event_windows",
+            path="gold/event_windows.parquet",
+            columns={
+                "event_id": "VARCHAR",
+                "drive_id": "VARCHAR",
+                "type": "VARCHAR",
+                "t_start_ns": "BIGINT",
+                "t_end_ns": "BIGINT",
+                "severity": "DOUBLE",
+                "clip_id": "VARCHAR",
+                "road_class": "VARCHAR",
+            },
+            description="gold: merged, enriched event detections",
+        ),
+        View(
+            name="slices",
+            path="gold/slices.parquet",
+            columns={"slice": "VARCHAR", "clip_id": "VARCHAR", "drive_id": "VARCHAR", "t_start_ns": "BIGINT"},
+            description="gold: named clip slices (night, rain, fog, construction, occlusion, highway, urban)",
+        ),
+        View(
+            name="odd_coverage",
+            path="gold/odd_coverage.parquet",
+            columns={
+                "road_class": "VARCHAR",
+                "speed_band": "VARCHAR",
+                "weather": "VARCHAR",
+                "light": "VARCHAR",
+                "event_type": "VARCHAR",
+                "clip_count": "BIGINT",
+                "hours": "DOUBLE",
+            },
+            description="gold: ODD coverage cube with clip counts and hours",
+        ),
+    ],
+)
