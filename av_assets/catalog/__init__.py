@@ -1,6 +1,6 @@
 """Catalog (workflow 4): views over the lake and `av query`; the per-drive clip index
 (`catalog/clip_index`) with its key-value upsert (LanceDB locally / DynamoDB) and text index
-(LanceDB FTS / OpenSearch), Glue registration for production, `av catalog search`."""
+(LanceDB FTS / OpenSearch), Glue registration for production, `av search text` (the `av search` group)."""
 
 from av_assets.contracts.registry import Extension, View
 
@@ -47,6 +47,11 @@ EXTENSION = Extension(
             description="one row per clip: times, GPS box, distance, speeds, route, weather, sensors, flags",
         )
     ],
-    cli={"query": "av_assets.catalog.query:query", "catalog": "av_assets.catalog.cli:catalog_app"},
+    cli={
+        "query": "av_assets.catalog.query:query",
+        "catalog": "av_assets.catalog.cli:catalog_app",
+        # the `av search` group: later workflows add commands in search_cli.SUBCOMMANDS
+        "search": "av_assets.catalog.search_cli:search_app",
+    },
     process_assets=["catalog/clip_index"],
 )

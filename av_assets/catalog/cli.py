@@ -1,34 +1,27 @@
-"""`av catalog`: text search over clips, a clip's key-value item, Glue registration (production)."""
+"""`av catalog`: (text search moved to `av search text`; `av catalog search` is its alias), a clip's key-value item, Glue registration (production)."""
 
 from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import ExitCode, emit_json, fail, stderr_console
+from av_assets.contracts.cli import ExitCode, emit_json, fail
 
 catalog_app = typer.Typer(
     help="The clip catalog: text search, key-value lookups, Glue registration.", no_args_is_help=True
 )
 
 
-@catalog_app.command("search")
+@catalog_app.command("search", hidden=True)
 def search(
-    text: str = typer.Argument(..., help='words, e.g. "highway night rain"'),
-    limit: int = typer.Option(10, help="clips returned"),
+    query: str = typer.Argument(..., help='words, e.g. "highway night rain"'),
+    k: int = typer.Option(10, "-k", "--limit", min=1, help="clips returned"),
+    where: str = typer.Option(None, "--where", help="SQL filter on the indexed columns"),
     as_json: bool = typer.Option(False, "--json", help='print {"results": [...]} on stdout'),
 ) -> None:
-    """Full-text search over clip descriptions (LanceDB FTS under the lake)."""
-    from av_assets.catalog.text import LanceClipTextIndex
-    from av_resources.env import local_lake
+    """Alias of `av search text` (kept for scripts written against workflow 4)."""
+    from av_assets.catalog.search_cli import text
 
-    lake = local_lake()
-    results = LanceClipTextIndex(lake.uri("catalog/text")).search(text, limit=limit)
-    if as_json:
-        emit_json({"results": [{k: v for k, v in r.items()} for r in results]})
-        return
-    for r in results:
-        typer.echo(f"{r['score']:7.3f}  {r['clip_id']}  {r['text'][:120]}")
-    stderr_console.print(f"[dim]{len(results)} clips[/]")
+    text(query, k=k, where=where, as_json=as_json)
 
 
 @catalog_app.command("get")

@@ -15,7 +15,7 @@ MANIFEST = dg.AssetKey(["bronze", "drive_manifest"])
 SIGNALS = dg.AssetKey(["silver", "signals"])
 CLIPS = dg.AssetKey(["silver", "clips"])
 OWNERS = ["team:perception-data"]
-SYNC_CODE_VERSION = "1"
+SYNC_CODE_VERSION = "2"  # 2: logger-clock offsets confirmed by xcorr, despiked wheel speed
 
 
 def signals_rel(drive_id: str) -> str:
@@ -44,18 +44,16 @@ def _file_sha(lake: LakeStorage, rel: str) -> str:
 
 def _gt_clock_errors(gt: dict | None, clock: dict[str, Any]) -> dict[str, float] | None:
     """Estimated minus true offset (ms) per estimated sensor, relative to the reference sensor, when the
-    ground truth records `sensor_clocks` ({sensor: offset_ns | {offset_ns: ...}} or a list of rows)."""
+    ground truth records `sensor_clocks`: `{sensor: {"offset_ns": int, "jitter_ns_std": int}}` (fleet
+    part 2; a bare `{sensor: offset_ns}` is accepted too)."""
     sc = (gt or {}).get("sensor_clocks")
-    if not sc:
+    if not isinstance(sc, dict) or not sc:
         return None
-    if isinstance(sc, list):
-        sc = {r.get("sensor") or r.get("name"): r for r in sc}
     true = {}
     for k, v in sc.items():
-        if isinstance(v, dict):
-            v = v.get("offset_ns", v.get("offset_s", 0) * 1e9 if "offset_s" in v else None)
-        if v is not None:
-            true[k] = float(v)
+        off = v.get("offset_ns") if isinstance(v, dict) else v
+        if isinstance(off, (int, float)):
+            true[k] = float(off)
     ref = clock.get("reference")
     ref_true = true.get(ref, 0.0)
     out = {}
@@ -79,6 +77,17 @@ class SignalsConfig(dg.Config):
     kinds={"parquet", "polars"},
     owners=OWNERS,
     code_version=SYNC_CODE_VERSION,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "signals_timestamps_monotonic",
+            asset=SIGNALS,
+            blocking=True,
+            description=(
+                "Per signal, in arrival order, the corrected t_ns never steps backwards (after the "
+                "backwards-jump repair and the offset correction)."
+            ),
+        )
+    ],
     description=(
         "Raw decoded samples of every non-image stream (CAN through the drive's DBC, IMU, GNSS, point "
         "cloud counts) on one corrected clock: one row per frame and signal, source units, raw stamps kept."
@@ -192,6 +201,26 @@ def signals(
         row_count=frame.height,
         schema=frame.schema,
         metadata=md,
+        check_results=[monotonic_check(drive_id, result.monotonic)],
+    )
+
+
+def monotonic_check(drive_id: str, report) -> dg.AssetCheckResult:
+    """`signals_timestamps_monotonic` from the per-signal report of `sync_streams`."""
+    bad = report.filter(report["backward_steps"] > 0) if report is not None else None
+    n_bad = 0 if bad is None else bad.height
+    return dg.AssetCheckResult(
+        check_name="signals_timestamps_monotonic",
+        asset_key=SIGNALS,
+        passed=n_bad == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "av/drive_ids": dg.MetadataValue.json([drive_id]),
+            "av/signals_checked": 0 if report is None else report.height,
+            "av/signals_non_monotonic": n_bad,
+            "av/backward_steps": 0 if bad is None else int(bad["backward_steps"].sum()),
+            "av/non_monotonic": dg.MetadataValue.json(bad.head(50).to_dicts() if n_bad else []),
+        },
     )
 
 

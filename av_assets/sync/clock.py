@@ -23,6 +23,7 @@ class Lag:
     lag_s: float
     score: float  # normalised cross-correlation at the peak (-1..1)
     overlap_s: float
+    sigma_s: float = float("inf")  # 1-sigma of lag_s (split-window spread; inf when unknown)
 
     @property
     def ok(self) -> bool:
@@ -83,6 +84,101 @@ def estimate_lag(
     fscores = np.array([corr(lag) for lag in fine])
     i = int(np.argmax(fscores))
     return Lag(float(fine[i]), float(fscores[i]), float(hi - lo))
+
+
+def lag_sigma(
+    t_ref: np.ndarray,
+    v_ref: np.ndarray,
+    t_x: np.ndarray,
+    v_x: np.ndarray,
+    *,
+    segments: int = 4,
+    max_lag_s: float = 1.0,
+    hz: float = 100.0,
+) -> float:
+    """1-sigma uncertainty of `estimate_lag` on these signals: the lag estimated on `segments` disjoint
+    windows of the overlap, their standard deviation divided by sqrt(segments). inf when fewer than two
+    windows give a usable peak. Conservative on purpose: it is the gate that decides whether a
+    logger-clock estimate agrees with the signals."""
+    t_ref, t_x = np.asarray(t_ref, dtype=np.float64), np.asarray(t_x, dtype=np.float64)
+    a = max(t_ref[0], t_x[0]) if t_ref.size and t_x.size else 0.0
+    b = min(t_ref[-1], t_x[-1]) if t_ref.size and t_x.size else 0.0
+    if b - a < segments * (2 * max_lag_s + 3.0):
+        segments = int((b - a) // (2 * max_lag_s + 3.0))
+    if segments < 2:
+        return float("inf")
+    edges = np.linspace(a, b, segments + 1)
+    lags = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        mr = (t_ref >= lo) & (t_ref <= hi)
+        mx = (t_x >= lo) & (t_x <= hi)
+        lag = estimate_lag(t_ref[mr], v_ref[mr], t_x[mx], v_x[mx], max_lag_s=max_lag_s, hz=hz)
+        if lag.score >= 0.5:
+            lags.append(lag.lag_s)
+    if len(lags) < 2:
+        return float("inf")
+    return float(np.std(lags, ddof=1) / np.sqrt(len(lags)))
+
+
+@dataclass
+class LoggerOffset:
+    """A sensor's stamps against the logger's receive clock: `t_raw - t_log`, median and spread."""
+
+    median_ns: int
+    mad_ns: int
+    n: int
+
+
+def logger_offset(t_raw: np.ndarray, t_log: np.ndarray) -> LoggerOffset | None:
+    """Median and MAD of `t_raw - t_log` (ns): the sensor clock's offset from the logger's clock minus
+    the median transport latency. None where the stream has no separate log time (stamp == log time
+    everywhere, e.g. stamps filled from the log time) or fewer than 10 messages."""
+    t_raw, t_log = np.asarray(t_raw, dtype=np.int64), np.asarray(t_log, dtype=np.int64)
+    if t_raw.size < 10 or t_raw.size != t_log.size:
+        return None
+    d = t_raw - t_log
+    if not d.any():
+        return None
+    med = int(np.median(d))
+    return LoggerOffset(med, int(np.median(np.abs(d - med))), int(d.size))
+
+
+def fuse_offset(
+    xcorr: Lag,
+    logger_rel_s: float | None,
+    *,
+    tolerance_s: float = 0.010,
+    k_sigma: float = 3.0,
+    max_gate_s: float = 0.150,
+) -> tuple[float, str]:
+    """The relative offset to apply and how it was chosen.
+
+    The signal cross-correlation is the arbiter (it measures what the sensors saw), but on a noisy
+    reference its 1-sigma can be tens of ms. The logger-clock difference (both sensors' `t_raw - t_log`
+    medians) is exact where transport latencies are equal, and wrong by the latency difference where
+    they are not (comma2k19's GNSS arrives ~204 ms late). So the logger value is used only when it lies
+    within `k_sigma` sigma of the signals' estimate (the gate clipped to [`tolerance_s`, `max_gate_s`]);
+    else the signals win."""
+    if logger_rel_s is not None and xcorr.ok:
+        gate = k_sigma * xcorr.sigma_s if np.isfinite(xcorr.sigma_s) else tolerance_s
+        gate = min(max(gate, tolerance_s), max_gate_s)
+        if abs(logger_rel_s - xcorr.lag_s) <= gate:
+            return logger_rel_s, "logger clock, confirmed by xcorr"
+    return xcorr.lag_s, "xcorr"
+
+
+def despike(v: np.ndarray, window: int = 25, threshold: float = 1.0) -> np.ndarray:
+    """Samples further than `threshold` from the running median of `window` samples replaced by that
+    median (symmetric, so it moves no peak in time). Wheel speeds carry short bursts of nonsense
+    (one side 0, the other 75 km/h for 0.15 s in a low-speed turn on a synthetic drive) that would
+    otherwise dominate d(speed)/dt and pull the IMU estimate onto the lateral axis."""
+    v = np.asarray(v, dtype=np.float64)
+    if v.size < window:
+        return v
+    h = window // 2
+    padded = np.concatenate([np.full(h, v[0]), v, np.full(window - 1 - h, v[-1])])
+    med = np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
+    return np.where(np.abs(v - med) > threshold, med, v)
 
 
 def derivative(t: np.ndarray, v: np.ndarray, smooth_s: float = 0.2) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ bytes only when asked (`points=True`, for the Zarr frames).
 from __future__ import annotations
 
 import re
+import struct
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -26,6 +27,26 @@ def sensor_name(topic: str, sensors: list[dict] | None) -> str:
         if topic in (s.get("matched_topics") or []):
             return str(s["name"])
     return re.sub(r"[^a-z0-9_-]+", "_", topic.strip("/").lower()) or "unknown"
+
+
+_U32 = struct.Struct("<I")
+_STAMP = struct.Struct("<iI")
+_HEADER_ONLY = ("CompressedImage", "Image", "PointCloud2")
+
+
+def _cdr_header(data: bytes) -> tuple[int, str, int] | None:
+    """(stamp ns, frame_id, body offset after the header) read straight from little-endian CDR bytes
+    (the std_msgs/Header every sensor message starts with), or None for anything else. Lets images
+    and point clouds skip full deserialisation: their payload is most of a bag's bytes."""
+    if len(data) < 16 or data[0] != 0 or data[1] != 1:  # encapsulation CDR_LE
+        return None
+    sec, nsec = _STAMP.unpack_from(data, 4)
+    (n,) = _U32.unpack_from(data, 12)
+    end = 16 + n
+    if n == 0 or end > len(data):
+        return None
+    frame_id = data[16 : end - 1].decode("utf-8", "replace")
+    return sec * 1_000_000_000 + nsec, frame_id, end
 
 
 def _stamp(msg, log_time: int) -> int:
@@ -92,9 +113,26 @@ def read_drive(lake, drive_id: str, *, points: bool = False, manifest: dict | No
                 if not stores.ensure(raw):
                     undecodable[raw.type or raw.topic] += 1
                     continue
-                if short == "CompressedImage" or short == "Image":
-                    # stamps only: the CDR header is at the front, deserialising is cheap enough
-                    pass
+                if (
+                    short in _HEADER_ONLY
+                    and raw.encoding == "cdr"
+                    and not (points and short == "PointCloud2")
+                ):
+                    head = _cdr_header(raw.data)
+                    if head is not None:  # stamps (and sweep sizes) only: no payload copy
+                        stamp_ns, fid, end = head
+                        n_dec += 1
+                        name = sensor_name(raw.topic, sensors)
+                        st = streams.get(name)
+                        if st is None:
+                            st = streams[name] = Stream(name, raw.topic, raw.type, fid)
+                        st.t_stamp.append(stamp_ns if stamp_ns > 0 else raw.log_time)
+                        st.t_log.append(raw.log_time)
+                        if short == "PointCloud2":  # height, width: the next two aligned uint32
+                            off = 4 + ((end - 4 + 3) & ~3)
+                            h, w = _U32.unpack_from(raw.data, off)[0], _U32.unpack_from(raw.data, off + 4)[0]
+                            st.cols["count"].append(int(h) * int(w))
+                        continue
                 try:
                     msg = stores.deserialise(raw)
                 except Exception:  # noqa: BLE001 - counted, ingestion already validated

@@ -17,8 +17,12 @@ from av_assets.sync.clock import (
     NS,
     can_speed_ms,
     derivative,
+    despike,
     estimate_lag,
+    fuse_offset,
     gnss_speed,
+    lag_sigma,
+    logger_offset,
     repair_backwards_jumps,
 )
 from av_assets.sync.read import DriveStreams
@@ -46,6 +50,7 @@ class ClockReport:
     estimated: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_estimated: list[str] = field(default_factory=list)
     jumps: list[dict[str, Any]] = field(default_factory=list)
+    logger_offsets_ns: dict[str, int] = field(default_factory=dict)  # median t_raw - t_log, per sensor
     threshold_ms: float = DEFAULT_FLAG_THRESHOLD_MS
     flagged: bool = False
 
@@ -56,6 +61,7 @@ class ClockReport:
             "estimated": self.estimated,
             "not_estimated": sorted(self.not_estimated),
             "backwards_jumps": self.jumps,
+            "logger_offsets_ns": self.logger_offsets_ns,
             "threshold_ms": self.threshold_ms,
             "flagged": self.flagged,
             "convention": "t_raw_ns = t_true + offset; t_ns = t_raw_ns - offset",
@@ -68,6 +74,24 @@ class SyncResult:
     clock: ClockReport
     can: dict[str, Any]
     t_fixed: dict[str, np.ndarray]  # sensor -> jump-repaired raw stamps (arrival order)
+    monotonic: Any = None  # polars.DataFrame: per (source, signal) rows and backward steps of t_ns
+
+
+def monotonic_report(frame) -> Any:
+    """Per (source, signal), in arrival order: rows, steps where corrected t_ns goes backwards and the
+    largest such step (ms). `frame` must still be in arrival order (before the sort by t_ns)."""
+    import polars as pl
+
+    d = pl.col("t_ns").diff()
+    return (
+        frame.group_by("source", "signal", maintain_order=True)
+        .agg(
+            pl.len().alias("rows"),
+            (d < 0).sum().alias("backward_steps"),
+            (-d.min()).clip(lower_bound=0).truediv(1e6).fill_null(0.0).alias("max_backward_ms"),
+        )
+        .sort("source", "signal")
+    )
 
 
 def _long(drive_id, t_raw, t_fixed, offset, names, values, units, source) -> dict[str, np.ndarray]:
@@ -97,10 +121,14 @@ def sync_streams(
     clock = ClockReport(reference=None, threshold_ms=flag_threshold_ms)
     fixed: dict[str, np.ndarray] = {}
     raw: dict[str, np.ndarray] = {}
+    vs_logger = {}  # sensor -> LoggerOffset (t_raw - t_log); a clock jump moves both, so raw stamps do
     for name, st in streams.streams.items():
-        t_stamp, _t_log = st.arrays()
+        t_stamp, t_log = st.arrays()
         t_fix, jumps = repair_backwards_jumps(t_stamp)
         raw[name], fixed[name] = t_stamp, t_fix
+        lo = logger_offset(t_stamp, t_log)
+        if lo is not None:
+            vs_logger[name] = lo
         clock.jumps += [{"sensor": name, **j.__dict__} for j in jumps]
 
     # ---- CAN decode (vectorised per id) ----
@@ -126,13 +154,33 @@ def sync_streams(
         t = fixed[name][dec.frame_index] / NS
         sp = can_speed_ms(dec.signal, dec.value, dec.unit, t)
         if sp is not None and sp[0].size >= 10:
-            can_speed, can_name = sp, name
+            can_speed, can_name = (sp[0], despike(sp[1])), name
             break
     offsets: dict[str, float] = {n: 0.0 for n in streams.streams}
     t_origin = min((int(v[0]) for v in fixed.values() if v.size), default=0)
 
     def rel(a):  # seconds from a drive origin: float64 keeps sub-microsecond precision
         return (a - t_origin) / NS
+
+    def logger_rel(sensor: str, against: str) -> float | None:
+        if sensor in vs_logger and against in vs_logger:
+            return (vs_logger[sensor].median_ns - vs_logger[against].median_ns) / NS
+        return None
+
+    def estimate(t_ref, v_ref, t_x, v_x, sensor, against, tolerance_s):
+        lag = estimate_lag(t_ref, v_ref, t_x, v_x, max_lag_s=max_lag_s)
+        lag.sigma_s = lag_sigma(t_ref, v_ref, t_x, v_x, max_lag_s=max_lag_s) if lag.ok else float("inf")
+        lr = logger_rel(sensor, against)
+        value, how = fuse_offset(lag, lr, tolerance_s=tolerance_s)
+        info = {
+            **lag.__dict__,
+            "xcorr_lag_s": lag.lag_s,
+            "logger_rel_s": lr,
+            "chosen": how,
+            "offset_s": value,
+        }
+        info["lag_s"] = value
+        return lag, value, info
 
     if gnss:
         clock.reference = gnss[0].sensor
@@ -146,15 +194,20 @@ def sync_streams(
             tg = rel(fixed[v0.sensor])
             vg = np.hypot(np.asarray(v0.cols["twist.linear.x"]), np.asarray(v0.cols["twist.linear.y"]))
             method, g_sensor = "speed xcorr (receiver velocity)", v0.sensor
+            tolerance_s = 0.010
         else:
             tg, vg = gnss_speed(
                 rel(fixed[g.sensor]), np.asarray(g.cols["latitude"]), np.asarray(g.cols["longitude"])
             )
             method, g_sensor = "speed xcorr (fix differences, 1 s baseline)", g.sensor
-        lag = estimate_lag(tg, vg, (can_speed[0] * NS - t_origin) / NS, can_speed[1], max_lag_s=max_lag_s)
-        clock.estimated[can_name] = {"against": g_sensor, "method": method, **lag.__dict__}
+            # speed from 0.35 m-noise fixes: the peak wanders by up to ~60 ms on 40-50 s drives
+            tolerance_s = 0.075
+        lag, value, info = estimate(
+            tg, vg, (can_speed[0] * NS - t_origin) / NS, can_speed[1], can_name, g_sensor, tolerance_s
+        )
+        clock.estimated[can_name] = {"against": g_sensor, "method": method, **info}
         if lag.ok:
-            offsets[can_name] = lag.lag_s
+            offsets[can_name] = value
     if can_speed is not None:
         tc, ac = derivative((can_speed[0] * NS - t_origin) / NS, can_speed[1])
         for imu in imus:
@@ -169,19 +222,22 @@ def sync_streams(
                         best = (lag, axis, sign)
             if best is None:
                 continue
-            lag, axis, sign = best
+            _lag, axis, sign = best
+            v = np.asarray(imu.cols[f"linear_acceleration.{axis}"], dtype=np.float64)
+            lag, value, info = estimate(tc, ac, rel(fixed[imu.sensor]), sign * v, imu.sensor, can_name, 0.010)
             clock.estimated[imu.sensor] = {
                 "against": can_name,
                 "method": "accel vs d(wheel speed)/dt xcorr",
                 "axis": ("+" if sign > 0 else "-") + axis,
-                **lag.__dict__,
+                **info,
             }
             if lag.ok:
-                offsets[imu.sensor] = offsets[can_name] + lag.lag_s
+                offsets[imu.sensor] = offsets[can_name] + value
     for name in streams.streams:
         if name not in clock.estimated and name != clock.reference:
             clock.not_estimated.append(name)
     clock.offsets_ns = {n: int(round(v * NS)) for n, v in offsets.items()}
+    clock.logger_offsets_ns = {n: lo.median_ns for n, lo in sorted(vs_logger.items())}
     clock.flagged = any(abs(v) > flag_threshold_ms * 1e6 for v in clock.offsets_ns.values()) or bool(
         clock.jumps
     )
@@ -249,5 +305,7 @@ def sync_streams(
             "unit": pl.Series(cols["unit"].tolist(), dtype=pl.String),
             "source": pl.Series(cols["source"].tolist(), dtype=pl.String),
         }
-    ).sort(["t_ns", "source", "signal"], maintain_order=True)
-    return SyncResult(frame, clock, can_info, fixed)
+    )
+    monotonic = monotonic_report(frame)
+    frame = frame.sort(["t_ns", "source", "signal"], maintain_order=True)
+    return SyncResult(frame, clock, can_info, fixed, monotonic)
