@@ -13,6 +13,7 @@ from av_resources.clip_store import ClipStoreResource
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
 from av_resources.notify import Notifier
+from av_resources.text_index import TextIndexResource
 
 AV_ENVS = ("local", "ci", "prod")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -45,15 +46,23 @@ def build_resources(env: str) -> dict[str, Any]:
         lake = LakeStorage(root=dg.EnvVar("AV_LAKE_ROOT"))
         ground_truth = GroundTruthResource(root=None)
         clip_store = ClipStoreResource(backend="dynamodb", dynamodb_table=dg.EnvVar("AV_CLIP_TABLE"))
+        text_index = TextIndexResource(
+            backend="opensearch",
+            opensearch_url=dg.EnvVar("AV_OPENSEARCH_URL"),
+            opensearch_username=dg.EnvVar("AV_OPENSEARCH_USERNAME"),
+            opensearch_password=dg.EnvVar("AV_OPENSEARCH_PASSWORD"),
+        )
     else:
         lake = local_lake()
         ground_truth = GroundTruthResource(root=os.environ.get("AV_GROUND_TRUTH_ROOT") or None)
         clip_store = ClipStoreResource()  # LanceDB under the lake, merge_insert upserts
+        text_index = TextIndexResource()  # LanceDB full-text index under the lake
     return {
         "lake": lake,
         "catalog": CatalogResource(lake=lake),
         "ground_truth": ground_truth,
         "clip_store": clip_store,
+        "text_index": text_index,
         "notifier": Notifier(),  # webhook from $AV_WEBHOOK_URL when set, else log only
     }
 

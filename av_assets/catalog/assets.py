@@ -9,6 +9,7 @@ from av_assets.contracts.lineage import lineage_result, sha256_bytes
 from av_assets.contracts.partitions import DRIVES
 from av_resources.clip_store import ClipStoreResource
 from av_resources.lake import LakeStorage
+from av_resources.text_index import TextIndexResource
 
 
 def clip_index_rel(drive_id: str) -> str:
@@ -35,15 +36,16 @@ def clip_index_rel(drive_id: str) -> str:
     ),
 )
 def clip_index(
-    context: dg.AssetExecutionContext, lake: LakeStorage, clip_store: ClipStoreResource
+    context: dg.AssetExecutionContext,
+    lake: LakeStorage,
+    clip_store: ClipStoreResource,
+    text_index: TextIndexResource,
 ) -> dg.MaterializeResult:
     import polars as pl
 
     from av_assets.catalog.clip_index import CLIP_INDEX_SCHEMA, clip_index_rows
-    from av_assets.catalog.text import LanceClipTextIndex
     from av_assets.ingest.core import manifest_path
     from av_assets.sync.assets import clips_rel, clock_rel, frames_prefix, signals_rel
-    from av_resources.clip_store import lance_storage_options
 
     drive_id = context.partition_key
     manifest = lake.read_json(manifest_path(drive_id))
@@ -65,17 +67,14 @@ def clip_index(
     store = clip_store.open(lake)
     upserted = store.upsert(rows)
     t1 = time.perf_counter()
-    text_uri = lake.uri("catalog/text")
-    text = LanceClipTextIndex(
-        text_uri, storage_options=lance_storage_options(lake) if text_uri.startswith("s3://") else None
-    )
-    indexed = text.upsert([{**r, "text": r["description"]} for r in rows])
+    indexed = text_index.open(lake).upsert([{**r, "text": r["description"]} for r in rows])
     t2 = time.perf_counter()
     md: dict[str, Any] = {
         "av/clips": frame.height,
         "av/kv_backend": clip_store.backend,
         "av/kv_upserted": upserted,
         "av/kv_upsert_s": round(t1 - t0, 3),
+        "av/text_backend": text_index.backend,
         "av/text_indexed": indexed,
         "av/text_index_s": round(t2 - t1, 3),
         "av/quality_flags": dg.MetadataValue.json(sorted({f for r in rows for f in r["quality_flags"]})),

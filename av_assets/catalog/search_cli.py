@@ -18,14 +18,11 @@ search_app = typer.Typer(help="Search clips: full text (`text`), and more to com
 
 
 def open_text_index(lake=None):
-    """The lake's text index (LanceDB under <lake>/catalog/text, s3:// included)."""
-    from av_assets.catalog.text import LanceClipTextIndex
-    from av_resources.clip_store import lance_storage_options
-    from av_resources.env import local_lake
+    """The text index of this environment (AV_ENV): LanceDB under the lake, or OpenSearch in prod."""
+    from av_resources.env import build_resources, current_env, local_lake
 
-    lake = lake or local_lake()
-    uri = lake.uri("catalog/text")
-    return LanceClipTextIndex(uri, storage_options=lance_storage_options(lake) if "://" in uri else None)
+    resources = build_resources(current_env())
+    return resources["text_index"].open(lake or local_lake())
 
 
 def text(

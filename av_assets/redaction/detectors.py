@@ -45,6 +45,14 @@ def centerface_model_path() -> Path:
     return path
 
 
+def pii_net_model_path() -> Path:
+    """Our own small face/plate net (trained by `av_assets/redaction/training/train_pii_net.py`)."""
+    path = Path(__file__).resolve().parent / "models" / "pii_net.onnx"
+    if not path.is_file():
+        raise DetectorUnavailable(f"{path} missing (see av_assets/redaction/training/train_pii_net.py)")
+    return path
+
+
 def text_det_model_path() -> Path:
     path = _package_dir("rapidocr_onnxruntime") / "models" / "ch_PP-OCRv4_det_infer.onnx"
     if not path.is_file():
@@ -70,6 +78,8 @@ def model_hashes(config: RedactionConfig) -> dict[str, str]:
         out["face_haar"] = model_sha256(str(_haar_path()))
     if config.detect_plates:
         out["plate_text_det"] = model_sha256(str(text_det_model_path()))
+    if config.pii_net:
+        out["pii_net"] = model_sha256(str(pii_net_model_path()))
     return out
 
 
@@ -204,6 +214,64 @@ def detect_faces_haar(image: np.ndarray, config: RedactionConfig) -> np.ndarray:
     return np.stack([f[:, 0], f[:, 1], f[:, 0] + f[:, 2], f[:, 1] + f[:, 3], np.ones(len(f))], axis=1).astype(
         np.float32
     )
+
+
+# ---- pii_net: our small face/plate net for small, distant faces and plates ----------------------------
+PII_NET_STRIDE = 4
+
+
+@lru_cache(maxsize=4)
+def _pii_net_session(threads: int):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(
+        str(pii_net_model_path()), sess_options=_session_options(threads), providers=_providers()
+    )
+
+
+def pii_net_probabilities(image: np.ndarray, config: RedactionConfig) -> np.ndarray:
+    """2 x ceil(H/4) x ceil(W/4) cell probabilities (channel 0 face, 1 plate)."""
+    h, w = image.shape[:2]
+    s = PII_NET_STRIDE
+    hp, wp = int(np.ceil(h / s) * s), int(np.ceil(w / s) * s)
+    blob = np.zeros((1, 3, hp, wp), dtype=np.float32)
+    blob[0, :, :h, :w] = image[..., :3].transpose(2, 0, 1) * np.float32(1 / 255.0)
+    blob[0, :, :h, :w] -= 0.5
+    sess = _pii_net_session(config.threads)
+    return sess.run(None, {"input": blob})[0][0]
+
+
+def _cells_to_boxes(prob: np.ndarray, threshold: float, min_peak: float, shape) -> np.ndarray:
+    import cv2
+
+    mask = (prob >= threshold).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    h, w = shape[:2]
+    s = PII_NET_STRIDE
+    out = []
+    for k in range(1, n):
+        x, y, bw, bh, _area = stats[k]
+        peak = float(prob[labels == k].max())
+        if peak < min_peak:
+            continue
+        out.append([x * s, y * s, min(w, (x + bw) * s), min(h, (y + bh) * s), peak])
+    return np.asarray(out, dtype=np.float32).reshape(-1, 5)
+
+
+def detect_pii_net(image: np.ndarray, config: RedactionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(faces, plates) boxes from `pii_net`: connected cells above the threshold, each kept when its
+    peak probability reaches the class's peak threshold; box = the cells' extent (4 px grid)."""
+    if not config.pii_net:
+        empty = np.zeros((0, 5), dtype=np.float32)
+        return empty, empty
+    prob = pii_net_probabilities(image, config)
+    faces = _cells_to_boxes(
+        prob[0], config.pii_net_cell_threshold, config.pii_net_face_threshold, image.shape
+    )
+    plates = _cells_to_boxes(
+        prob[1], config.pii_net_cell_threshold, config.pii_net_plate_threshold, image.shape
+    )
+    return faces, plates
 
 
 def detect_faces(image: np.ndarray, config: RedactionConfig) -> np.ndarray:

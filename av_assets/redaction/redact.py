@@ -106,21 +106,41 @@ def detect(
     from av_assets.redaction import detectors
 
     timings: dict[str, float] = {}
-    dets: list[Detection] = []
     t0 = time.perf_counter()
-    for b in detectors.detect_faces(image, config):
-        dets.append(
-            Detection("face", tuple(float(v) for v in b[:4]), float(b[4]), "+".join(config.face_detectors))
-        )
+    net_faces, net_plates = detectors.detect_pii_net(image, config)
+    timings["pii_net_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    faces = _union(detectors.detect_faces(image, config), "+".join(config.face_detectors), net_faces, config)
     timings["faces_s"] = time.perf_counter() - t0
+    plates: list[tuple[np.ndarray, str]] = []
     if config.detect_plates:
         t0 = time.perf_counter()
-        for b in detectors.detect_plates(image, config):
-            dets.append(
-                Detection("plate", tuple(float(v) for v in b[:4]), float(b[4]), "text_det+plate_shape")
-            )
+        plates = _union(detectors.detect_plates(image, config), "text_det+plate_shape", net_plates, config)
         timings["plates_s"] = time.perf_counter() - t0
+    elif config.pii_net:
+        plates = [(b, "pii_net") for b in net_plates]
+    dets = [Detection("face", tuple(float(v) for v in b[:4]), float(b[4]), name) for b, name in faces]
+    dets += [Detection("plate", tuple(float(v) for v in b[:4]), float(b[4]), name) for b, name in plates]
     return dets, timings
+
+
+def _union(
+    boxes: np.ndarray, name: str, net_boxes: np.ndarray, config: RedactionConfig
+) -> list[tuple[np.ndarray, str]]:
+    """The detector's boxes plus every `pii_net` box that none of them already covers (IoU >= NMS IoU
+    or containment), so one face/plate is redacted once and reported once."""
+    from av_assets.redaction.detectors import nms
+
+    out = [(b, name) for b in boxes]
+    for nb in nms(net_boxes, config.face_nms_iou) if len(net_boxes) else []:
+        if not any(
+            iou(b[:4], nb[:4]) >= config.face_nms_iou
+            or coverage(nb[:4], b[:4]) >= 0.7
+            or coverage(b[:4], nb[:4]) >= 0.7
+            for b, _ in out
+        ):
+            out.append((nb, "pii_net"))
+    return out
 
 
 def redact_frame(

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from av_assets.catalog.text import LanceClipTextIndex
 from av_resources.clip_store import DynamoClipStore, LanceClipStore
+from av_resources.text_index import LanceClipTextIndex
 from tests.helpers import REPO_ROOT
 
 WRITER = """

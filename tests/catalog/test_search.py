@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from av_assets.catalog.text import (
+from av_assets.contracts.schemas import validation_errors
+from av_resources.text_index import (
     LanceClipTextIndex,
     OpenSearchClipTextIndex,
     bulk_body,
@@ -13,7 +14,6 @@ from av_assets.catalog.text import (
     parse_where,
     search_body,
 )
-from av_assets.contracts.schemas import validation_errors
 
 ROWS = [
     {

@@ -20,6 +20,9 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import dagster as dg
+from pydantic import Field
+
 from av_resources.clip_store import retry_on_conflict
 
 
@@ -267,3 +270,31 @@ class OpenSearchClipTextIndex:
         out = self.transport.perform("POST", f"/{self.index}/_search", search_body(text, limit, where))
         hits = (out.get("hits") or {}).get("hits") or []
         return dedupe([_result(h["_source"], float(h.get("_score") or 0.0)) for h in hits], limit)
+
+
+class TextIndexResource(dg.ConfigurableResource):
+    """Where clip descriptions are indexed for `av search text`: LanceDB full-text under the lake
+    (local and CI; `s3://` lakes included) or OpenSearch (production)."""
+
+    backend: str = Field(default="lancedb", description="lancedb | opensearch")
+    opensearch_url: str | None = None
+    opensearch_index: str = "av-clip-text-v2"
+    opensearch_username: str | None = None
+    opensearch_password: str | None = None
+
+    def open(self, lake) -> ClipTextIndex:
+        if self.backend == "opensearch":
+            if not self.opensearch_url:
+                raise ValueError("text index backend 'opensearch' needs opensearch_url ($AV_OPENSEARCH_URL)")
+            transport = UrllibTransport(
+                self.opensearch_url, self.opensearch_username, self.opensearch_password
+            )
+            index = OpenSearchClipTextIndex(transport, index=self.opensearch_index)
+            index.ensure_index()
+            return index
+        if self.backend != "lancedb":
+            raise ValueError(f"unknown text index backend {self.backend!r}")
+        from av_resources.clip_store import lance_storage_options
+
+        uri = lake.uri("catalog/text")
+        return LanceClipTextIndex(uri, storage_options=lance_storage_options(lake) if "://" in uri else None)

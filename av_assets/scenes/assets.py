@@ -1,0 +1,279 @@
+"""Scene & event detection (workflow 6): object tracks, the versioned trigger policy, event detections
+and tags per clip. Logic lives in plain functions (tracking, ego, detect, evaluate); docs/scenes.md."""
+
+import time
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from av_assets.contracts.lineage import combine_hashes, lineage_result, sha256_bytes
+from av_assets.contracts.partitions import DRIVES
+from av_resources.evaluation import GroundTruthResource
+from av_resources.lake import LakeStorage
+
+OWNERS = ["team:perception-data"]
+SIGNALS = dg.AssetKey(["silver", "signals"])
+CLIPS = dg.AssetKey(["silver", "clips"])
+FRAMES = dg.AssetKey(["silver", "frames"])
+CALIBRATION = dg.AssetKey(["silver", "calibration"])
+ROAD_CONTEXT = dg.AssetKey(["silver", "road_context"])
+TRACKS = dg.AssetKey(["silver", "object_tracks"])
+POLICY = dg.AssetKey(["ops", "trigger_policy"])
+POLICY_CURRENT = "ops/trigger_policy/current.json"
+
+# New drives are picked up when their inputs exist; on the hour, drives whose inputs (clips, tracks,
+# road context) or the trigger policy changed since the last tick are re-detected.
+_TICK = dg.AutomationCondition.cron_tick_passed("0 * * * *", "UTC")
+HOURLY_OVER_NEW_CLIPS = (
+    dg.AutomationCondition.on_missing()
+    | (
+        _TICK.since_last_handled()
+        & dg.AutomationCondition.any_deps_match(
+            dg.AutomationCondition.newly_updated() | dg.AutomationCondition.will_be_requested()
+        ).since(_TICK)
+        & ~dg.AutomationCondition.any_deps_missing()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("hourly: inputs or policy changed since the last tick")
+).with_label("new drive, or hourly over changed clips/policy")
+
+
+def tracks_rel(drive_id: str) -> str:
+    return f"silver/object_tracks/drive_id={drive_id}/part-0.parquet"
+
+
+def events_rel(drive_id: str) -> str:
+    return f"silver/event_detections/drive_id={drive_id}/part-0.parquet"
+
+
+def clip_tags_rel(drive_id: str) -> str:
+    return f"silver/clip_tags/drive_id={drive_id}/part-0.parquet"
+
+
+def current_policy(lake: LakeStorage):
+    """The materialised policy (ops/trigger_policy) when present, else the code default."""
+    from av_assets.scenes.policy import DEFAULT_POLICY, TriggerPolicy
+
+    if lake.exists(POLICY_CURRENT):
+        return TriggerPolicy.from_dict(lake.read_json(POLICY_CURRENT)), "lake"
+    return DEFAULT_POLICY, "code default"
+
+
+class TriggerPolicyConfig(dg.Config):
+    version: str | None = Field(default=None, description="a new policy version name (with overrides)")
+    detector_overrides: dict[str, float] = Field(
+        default_factory=dict, description="DetectorPolicy fields to change, e.g. {'harsh_brake_mps2': -3.5}"
+    )
+
+
+@dg.asset(
+    key=["ops", "trigger_policy"],
+    group_name="scenes",
+    kinds={"json"},
+    owners=OWNERS,
+    code_version="1",
+    automation_condition=dg.AutomationCondition.on_missing(),
+    description=(
+        "The versioned trigger policy: every tracker and detector threshold (physics/industry "
+        "definitions). Its data version is the policy's sha256, so a change shows in lineage and "
+        "re-triggers event detection."
+    ),
+)
+def trigger_policy(
+    context: dg.AssetExecutionContext, config: TriggerPolicyConfig, lake: LakeStorage
+) -> dg.MaterializeResult:
+    from av_assets.scenes.policy import DEFAULT_POLICY
+
+    policy = DEFAULT_POLICY
+    if config.detector_overrides or config.version:
+        policy = policy.with_overrides(
+            config.version or f"{policy.version}+custom", **config.detector_overrides
+        )
+    doc = policy.as_dict() | {"sha256": policy.sha256}
+    rel = f"ops/trigger_policy/{policy.version}-{policy.sha256[:12]}.json"
+    lake.write_json(rel, doc)
+    uri = lake.write_json(POLICY_CURRENT, doc)
+    return lineage_result(
+        drive_ids=[],
+        content_sha256=policy.sha256,
+        uri=uri,
+        metadata={
+            "av/policy_version": policy.version,
+            "av/policy_sha256": policy.sha256,
+            "av/policy": dg.MetadataValue.json(policy.as_dict()),
+            "av/versioned_uri": lake.uri(rel),
+        },
+    )
+
+
+@dg.asset(
+    key=["silver", "object_tracks"],
+    group_name="scenes",
+    partitions_def=DRIVES,
+    deps=[FRAMES, CALIBRATION, SIGNALS],
+    kinds={"parquet", "numpy"},
+    owners=OWNERS,
+    code_version="1",
+    description=(
+        "Object tracks per drive from radar detections and lidar clusters: constant-velocity Kalman "
+        "filter in the ego's odometry frame, Hungarian association, stable uuid track ids; position and "
+        "velocity (relative and ground) in base_link, lateral offset and lane relative to the ego lane."
+    ),
+)
+def object_tracks(
+    context: dg.AssetExecutionContext, lake: LakeStorage, ground_truth: GroundTruthResource
+) -> dg.MaterializeResult:
+    drive_id = context.partition_key
+    policy, policy_source = current_policy(lake)
+    t0 = time.perf_counter()
+    tracks, info = compute_tracks(lake, drive_id, policy)
+    wall = time.perf_counter() - t0
+    rel = tracks_rel(drive_id)
+    uri = lake.write_parquet(rel, tracks)
+    md: dict[str, Any] = {
+        "av/tracks": tracks["track_id"].n_unique() if tracks.height else 0,
+        "av/radar_scans": info["radar_scans"],
+        "av/lidar_sweeps": info["lidar_sweeps"],
+        "av/lane_width_m": info["lane_width_m"],
+        "av/lane_width_source": info["lane_width_source"],
+        "av/policy_version": policy.version,
+        "av/policy_sha256": policy.sha256,
+        "av/policy_source": policy_source,
+        "av/track_s": round(wall, 3),
+    }
+    gt = ground_truth.for_drive(drive_id)
+    if gt is not None and (gt.get("tracks_table") or {}).get("path"):
+        import polars as pl
+
+        from av_assets.scenes.evaluate import tracking_metrics
+
+        path = ground_truth.companion_path(gt["tracks_table"]["path"])
+        if path is not None:
+            md["av/tracking_vs_ground_truth"] = dg.MetadataValue.json(
+                tracking_metrics(tracks, pl.read_parquet(path))
+            )
+    return lineage_result(
+        drive_ids=[drive_id],
+        content_sha256=sha256_bytes(lake.read_bytes(rel)),
+        uri=uri,
+        row_count=tracks.height,
+        schema=tracks.schema,
+        metadata=md,
+    )
+
+
+def lane_width_of(road) -> tuple[float | None, str]:
+    if road is not None and "lane_width_m" in road.columns:
+        w = road["lane_width_m"].drop_nulls()
+        if w.len():
+            return float(w.median()), "silver/road_context"
+    return None, "policy default"
+
+
+def compute_tracks(lake: LakeStorage, drive_id: str, policy):
+    """Read sweeps + calibration + signals of one drive and run the tracker and lane assignment."""
+    from av_assets.scenes.detect import lane_changes, track_lanes
+    from av_assets.scenes.ego import ego_state
+    from av_assets.scenes.io import road_context, sweep_frames
+    from av_assets.scenes.tracking import empty_tracks, track
+
+    cal_rel = f"silver/calibration/drive_id={drive_id}/calibration.json"
+    calibration = lake.read_json(cal_rel) if lake.exists(cal_rel) else {}
+    sig = lake.read_parquet(f"silver/signals/drive_id={drive_id}/part-0.parquet")
+    ego = ego_state(sig, accel_smooth_s=policy.detectors.accel_smooth_s)
+    frames, info = sweep_frames(lake, drive_id, calibration, policy.tracker)
+    w, src = lane_width_of(road_context(lake, drive_id))
+    lane_width = w or policy.detectors.lane_width_m
+    info.update(lane_width_m=lane_width, lane_width_source=src)
+    if not frames or not ego.t_ns.size:
+        t = empty_tracks()
+        return track_lanes(ego, t, None, lane_width), info
+    tracks = track(frames, ego, policy.tracker, drive_id)
+    _, shift = lane_changes(ego, policy.detectors, lane_width)
+    return track_lanes(ego, tracks, shift, lane_width), info
+
+
+@dg.asset(
+    key=["silver", "event_detections"],
+    group_name="scenes",
+    partitions_def=DRIVES,
+    deps=[SIGNALS, TRACKS, CLIPS, ROAD_CONTEXT, POLICY],
+    kinds={"parquet", "polars"},
+    owners=OWNERS,
+    code_version="1",
+    automation_condition=HOURLY_OVER_NEW_CLIPS,
+    description=(
+        "Events per drive (cut_in, harsh_brake, stationary_hazard, disengagement, speeding, lane_change) "
+        "from vectorised detectors over silver/signals and silver/object_tracks with the trigger policy's "
+        "thresholds; one row per event with its clip, plus tags per clip (silver/clip_tags)."
+    ),
+)
+def event_detections(
+    context: dg.AssetExecutionContext, lake: LakeStorage, ground_truth: GroundTruthResource
+) -> dg.MaterializeResult:
+    from av_assets.scenes.events import detect_drive
+
+    drive_id = context.partition_key
+    policy, policy_source = current_policy(lake)
+    t0 = time.perf_counter()
+    sig = lake.read_parquet(f"silver/signals/drive_id={drive_id}/part-0.parquet")
+    trel = tracks_rel(drive_id)
+    tracks = lake.read_parquet(trel) if lake.exists(trel) else None
+    clips_path = f"silver/clips/drive_id={drive_id}/part-0.parquet"
+    clips = lake.read_parquet(clips_path) if lake.exists(clips_path) else None
+    from av_assets.scenes.io import road_context
+
+    result = detect_drive(drive_id, sig, tracks, clips, road_context(lake, drive_id), policy)
+    wall = time.perf_counter() - t0
+    uri = lake.write_parquet(events_rel(drive_id), result.events)
+    lake.write_parquet(clip_tags_rel(drive_id), result.clip_tags)
+    md: dict[str, Any] = {
+        "av/events_per_type": dg.MetadataValue.json(result.counts),
+        "av/skipped": dg.MetadataValue.json(result.skipped),
+        "av/policy_version": policy.version,
+        "av/policy_sha256": policy.sha256,
+        "av/policy_source": policy_source,
+        "av/detect_s": round(wall, 3),
+        "av/clips_tagged": int((result.clip_tags["n_events"] > 0).sum()) if result.clip_tags.height else 0,
+        "av/preview": dg.MetadataValue.md(
+            result.events.head(20).to_pandas().to_markdown(index=False)
+            if result.events.height
+            else "(no events)"
+        ),
+    }
+    gt = ground_truth.for_drive(drive_id)
+    if gt is not None:
+        from av_assets.scenes.evaluate import match_events
+        from av_assets.scenes.policy import EVENT_TYPES
+
+        types = [t for t in EVENT_TYPES if t not in result.skipped]
+        m = match_events(result.events.to_dicts(), gt.get("events") or [], types)
+        md["av/eval_vs_ground_truth"] = dg.MetadataValue.json(m)
+        from av_assets.scenes.evaluate import event_matches
+
+        gt_events = [e for e in (gt.get("events") or []) if e["type"] in types]
+        dbg = event_matches(
+            result.events.to_dicts(), gt_events, gt.get("near_misses") or [], t0_ns=gt.get("t_start_ns")
+        )
+        md["av/eval_matches"] = dg.MetadataValue.json(dbg)  # per-event debug table (times from drive start)
+        md["av/eval_match_rule"] = "interval overlap, each widened by 0.5 s; many-to-one (docs/scenes.md)"
+        for k, v in m.items():
+            if v["precision"] is not None:
+                md[f"av/precision/{k}"] = v["precision"]
+            if v["recall"] is not None:
+                md[f"av/recall/{k}"] = v["recall"]
+        near = gt.get("near_misses") or []
+        md["av/near_misses_in_drive"] = dg.MetadataValue.json(sorted({n["type"] for n in near}))
+    return lineage_result(
+        drive_ids=[drive_id],
+        content_sha256=combine_hashes(
+            [
+                sha256_bytes(lake.read_bytes(events_rel(drive_id))),
+                sha256_bytes(lake.read_bytes(clip_tags_rel(drive_id))),
+            ]
+        ),
+        uri=uri,
+        row_count=result.events.height,
+        schema=result.events.schema,
+        metadata=md,
+    )
