@@ -39,6 +39,8 @@ def _static_prefix(glob: str) -> str:
 
 
 def _matching_files(lake: LakeStorage, glob: str) -> list[str]:
+    if not any(ch in glob for ch in "*?["):  # one object, not a pattern
+        return [glob] if lake.exists(glob) else []
     prefix = _static_prefix(glob)
     files = lake.list(prefix) if prefix else lake.list()
     return [f for f in files if fnmatch.fnmatch(f, glob)]

@@ -1,7 +1,7 @@
 """Gold layer (dbt on DuckDB, Parquet under <lake>/gold/): clip_metadata_enriched, event_windows,
 slices and the ODD coverage cube; dbt tests are Dagster asset checks. Docs: docs/gold.md."""
 
-from av_assets.contracts.registry import Extension, View
+from av_assets.contracts.registry import DemoStep, Extension, View
 
 
 def _definitions():
@@ -14,6 +14,28 @@ def _definitions():
         domain_definitions(assets=[gold_dbt_assets()]),
         dg.Definitions(resources={"dbt": dbt_resource()}),
     )
+
+
+def _demo(ctx) -> list[tuple[str, str]]:
+    """`make demo` step: build the dbt gold layer over the processed drives, then show the slices."""
+    import dagster as dg
+
+    from av_assets.contracts.demo import demo_query
+    from av_assets.contracts.runs import quiet_run_config
+    from av_assets.definitions import defs
+
+    d = defs()
+    gold = [k for k in d.resolve_all_asset_keys() if k.path[0] == "gold"]
+    job = d.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(gold))
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.get(), run_config=quiet_run_config(), raise_on_error=False
+    )
+    rows = [("gold build", "ok" if result.success else "FAILED (see the run in `make ui`)")]
+    rows += [
+        (f"slice {name}", f"{n} clips")
+        for name, n in demo_query("SELECT slice, count(*) FROM slices GROUP BY 1 ORDER BY 1")
+    ]
+    return rows
 
 
 EXTENSION = Extension(
@@ -74,4 +96,5 @@ EXTENSION = Extension(
             description="gold: ODD coverage cube with clip counts and hours",
         ),
     ],
+    demo_steps=[DemoStep(name="gold", order=60, run=_demo)],
 )

@@ -6,7 +6,7 @@ Plain functions: `tracking.track`, `ego.ego_state`, `detect.*`, `events.detect_d
 `evaluate.match_events`. Docs: docs/scenes.md.
 """
 
-from av_assets.contracts.registry import Extension, View
+from av_assets.contracts.registry import DemoStep, Extension, View
 
 
 def _definitions():
@@ -14,6 +14,14 @@ def _definitions():
     from av_assets.scenes.assets import event_detections, object_tracks, trigger_policy
 
     return domain_definitions(assets=[trigger_policy, object_tracks, event_detections])
+
+
+def _demo(ctx) -> list[tuple[str, str]]:
+    """`make demo` step: events detected, by type (compare with the fleet step's ground truth)."""
+    from av_assets.contracts.demo import demo_query
+
+    rows = demo_query("SELECT type, count(*) FROM events GROUP BY 1 ORDER BY 1")
+    return [(f"detected {kind}", str(n)) for kind, n in rows] or [("events detected", "0")]
 
 
 EXTENSION = Extension(
@@ -63,4 +71,5 @@ EXTENSION = Extension(
         ),
     ],
     process_assets=["silver/object_tracks", "silver/event_detections"],
+    demo_steps=[DemoStep(name="events", order=50, run=_demo)],
 )

@@ -6,7 +6,7 @@ Plain functions: `dbc.decode_can`, `clock.estimate_lag`, `signals.sync_streams`,
 `calibration.calibration_record`, `frames.write_shard`. Docs: docs/sync.md.
 """
 
-from av_assets.contracts.registry import Extension, View
+from av_assets.contracts.registry import DemoStep, Extension, View
 
 
 def _definitions():
@@ -14,6 +14,18 @@ def _definitions():
     from av_assets.sync.assets import calibration, clips, frames, signals, signals_grid
 
     return domain_definitions(assets=[signals, signals_grid, calibration, clips, frames])
+
+
+def _demo(ctx) -> list[tuple[str, str]]:
+    """`make demo` step: what sync made of the processed drives."""
+    from av_assets.contracts.demo import demo_query
+
+    ((clips, drives),) = demo_query("SELECT count(*), count(DISTINCT drive_id) FROM clips")
+    ((rows, signals),) = demo_query("SELECT count(*), count(DISTINCT signal) FROM signals")
+    return [
+        ("clips (20 s)", f"{clips} over {drives} drives"),
+        ("decoded signal rows", f"{rows:,} ({signals} signals)"),
+    ]
 
 
 EXTENSION = Extension(
@@ -125,4 +137,5 @@ EXTENSION = Extension(
         "silver/clips",
         "silver/frames",
     ],
+    demo_steps=[DemoStep(name="sync", order=40, run=_demo)],
 )

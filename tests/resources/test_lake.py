@@ -90,3 +90,10 @@ def test_catalog_views_over_the_lake(lake):
         "SELECT drive_id, count(*), sum(value) FROM signals_test GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert rows == [("d-001", 2, 3.0), ("d-002", 2, 3.0)]
+
+
+def test_a_view_over_a_single_object(lake):
+    view = View(name="one_file", path="gold/one.parquet", columns={"x": "BIGINT"})
+    assert connect(lake, views=[view]).execute("SELECT count(*) FROM one_file").fetchone() == (0,)
+    lake.write_parquet("gold/one.parquet", pl.DataFrame({"x": [1, 2, 3]}))
+    assert connect(lake, views=[view]).execute("SELECT sum(x) FROM one_file").fetchone() == (6,)
