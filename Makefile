@@ -40,7 +40,7 @@ lint: install  ## ruff
 	$(BIN)/ruff format --check .
 
 validate: install  ## the definitions load as the code server loads them
-	home=$$(mktemp -d) && cp dagster.yaml $$home/ && DAGSTER_HOME=$$home $(BIN)/dagster definitions validate -w workspace.yaml
+	home=$$(mktemp -d) && cp dagster.yaml $$home/ && DAGSTER_HOME=$$home $(BIN)/dagster definitions validate -w workspace.yaml; rc=$$?; rm -rf $$home; exit $$rc
 
 test: install lint validate  ## ruff, definitions validate, the whole pytest suite (what CI runs)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -61,9 +61,13 @@ def demo(
             table.add_row(step.name, what, value)
     home = os.environ.get("DAGSTER_HOME", ".av_home")
     stderr_console.print(table)
+    drives = [r["drive_id"] for r in ctx.results.get("ingest", []) if r.get("status") != "quarantined"]
+    example = drives[0] if drives else "<drive_id>"
     stderr_console.print(
-        f"\nOpen the UI on the same home:  [bold]make ui[/]  "
-        f"(DAGSTER_HOME={home} dagster dev -w workspace.yaml)"
+        "\nNext:\n"
+        f'  .venv/bin/av query "SELECT drive_id, status, message_count FROM drives"\n'
+        f"  .venv/bin/av lineage silver/redacted_frames --partition {example} --verify\n"
+        f"  make ui      # the Dagster UI on the same home ({home}) and lake"
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from av_assets.contracts.cli import ExitCode, emit_json, fail, stderr_console
+from av_fleet.params import FAULTS
 
 app = typer.Typer(
     name="fleet",
@@ -40,7 +41,9 @@ def simulate(
     camera: str = typer.Option("640x360", "--camera", help="camera resolution WxH"),
     lidar_beams: int = typer.Option(16, "--lidar-beams", help="lidar beams: 16 | 32 | 64 | 128"),
     faults: str = typer.Option(
-        "", "--faults", help="comma-separated faults (or 'all'); one extra drive per fault"
+        "",
+        "--faults",
+        help="comma-separated faults, or 'all' (one extra drive per fault): " + ", ".join(FAULTS),
     ),
     weather: str = typer.Option("", "--weather", help="force clear | overcast | rain | fog (default: drawn)"),
     light: str = typer.Option("", "--light", help="force day | dusk | night (default: drawn)"),

@@ -18,17 +18,15 @@ def _definitions():
 
 def _demo(ctx) -> list[tuple[str, str]]:
     """`make demo` step: build the dbt gold layer over the processed drives, then show the slices."""
-    import dagster as dg
-
     from av_assets.contracts.demo import demo_query
-    from av_assets.contracts.runs import quiet_run_config
+    from av_assets.contracts.runs import current_instance, quiet_run_config
     from av_assets.definitions import defs
 
     d = defs()
     gold = [k for k in d.resolve_all_asset_keys() if k.path[0] == "gold"]
     job = d.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(gold))
     result = job.execute_in_process(
-        instance=dg.DagsterInstance.get(), run_config=quiet_run_config(), raise_on_error=False
+        instance=current_instance(), run_config=quiet_run_config(), raise_on_error=False
     )
     rows = [("gold build", "ok" if result.success else "FAILED (see the run in `make ui`)")]
     rows += [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ def ingest_path(path: Path, *, lake=None, validate: bool = True) -> list[Any]:
             validate=validate,
             progress=lambda m: stderr_console.print(f"  {m}", highlight=False),
         )
+        res.source = str(folder)
         if res.status != "skipped":
             notifier.notify(event_for(res))
         results.append(res)
@@ -97,27 +97,16 @@ def ingest(
     emit_json({"drives": rows}) if as_json else _print(rows)
 
 
-def _instance():
-    import dagster as dg
-
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        home = str(Path(".av_home").resolve())
-        os.environ["DAGSTER_HOME"] = home
-    Path(home).mkdir(parents=True, exist_ok=True)
-    return dg.DagsterInstance.get()
-
-
 def materialise_drives(drive_ids: list[str], instance=None) -> dict[str, dict[str, Any]]:
     """Run the per-drive job (every registered `process_assets` asset) for each drive, in-process."""
     from av_assets.contracts.partitions import DRIVES
-    from av_assets.contracts.runs import quiet_run_config
+    from av_assets.contracts.runs import current_instance, quiet_run_config
     from av_assets.definitions import defs
     from av_assets.ingest.sensors import JOB_NAME
 
     if not drive_ids:
         return {}
-    instance = instance or _instance()
+    instance = instance or current_instance()
     instance.add_dynamic_partitions(
         DRIVES.name, [d for d in drive_ids if not instance.has_dynamic_partition(DRIVES.name, d)]
     )
@@ -152,14 +141,44 @@ def process(
     emit_json({"drives": rows}) if as_json else _print(rows)
 
 
+def _unprocessed(instance, drive_id: str) -> bool:
+    """A drive in bronze whose per-drive assets have not all been materialised on this instance
+    (ingested with `av ingest` only, released from quarantine, or an earlier run failed midway)."""
+    import dagster as dg
+
+    from av_assets.contracts.registry import all_process_assets
+
+    for key in all_process_assets():
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(key.split("/")), asset_partitions=[drive_id]), limit=1
+        ).records
+        if not records:
+            return True
+    return False
+
+
 def process_path(path: Path, lake=None, instance=None) -> list[dict[str, Any]]:
+    """`av process`: ingest, then run the per-drive job for every drive that is in bronze, passed
+    integrity (or was released) and is not processed yet on this instance."""
+    from av_assets.contracts.runs import current_instance
+
     results = ingest_path(path, lake=lake)
-    new = [r.drive_id for r in results if r.status == "ingested"]
-    runs = materialise_drives(new, instance=instance)
+    instance = instance or current_instance()
+    todo = [
+        r.drive_id
+        for r in results
+        if r.status == "ingested"
+        or (
+            r.status == "skipped"
+            and (r.manifest or {}).get("status") == "ingested"
+            and _unprocessed(instance, r.drive_id)
+        )
+    ]
+    runs = materialise_drives(todo, instance=instance)
     rows = []
     for r in results:
         row = r.as_dict()
-        if r.drive_id in runs and r.status == "ingested":
+        if r.drive_id in runs and r.status != "quarantined":
             row["run"] = runs[r.drive_id]
         rows.append(row)
     return rows

@@ -146,11 +146,13 @@ class IngestResult:
     warnings: int = 0
     manifest: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    source: str | None = None  # the offload folder it came from (two folders may claim one id)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "drive_id": self.drive_id,
             "status": self.status,
+            "source": self.source,
             "reason": self.reason,
             "detail": self.detail,
             "files": self.files,
@@ -344,7 +346,9 @@ def ingest_drive(
             shas = dict(zip(listing, pool.map(lambda r: _hash_only(source, r)[0], listing), strict=True))
         known = {f["path"]: f["sha256"] for f in existing["files"]}
         if shas == known:
-            say(f"{drive_id}: skipped (already in bronze with the same bytes)")
+            say(
+                f"{drive_id}: skipped (already ingested: the offload matches its bronze manifest; `av verify` checks the bronze copy)"
+            )
             return IngestResult(
                 drive_id,
                 "skipped",
@@ -809,6 +813,7 @@ def release_quarantine(lake: LakeStorage, drive_id: str, note: str) -> dict[str,
         manifest["status"] = "ingested"
         manifest["release"] = {"note": note, "reason": rec["reason"]}
         _write_tables(lake, manifest)
+        sign_manifest(lake, manifest)  # the released manifest is a new document: sign it again
         lake.write_json(mpath, manifest)
     return rec
 

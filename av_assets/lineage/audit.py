@@ -86,6 +86,8 @@ def lineage_report(
     if materialization is None:
         where = f" partition {partition!r}" if partition else ""
         raise LineageError(f"{asset}{where} has never been materialised on this instance")
+    if partition is None and graph.get(key).partitions_def is not None:
+        partition = materialization.partition  # the latest partition, said so in the report
     upstream = upstream_keys(graph, key)
     drive_ids = drive_ids_of(materialization.metadata)
     if not drive_ids and partition and graph.get(key).partitions_def is not None:

@@ -20,14 +20,19 @@ def lineage(
     """Audit a materialisation: its upstream assets, the drives behind it (fan-in included), and each
     drive's files with sha256 and manifest-signature state, read from the asset graph, the event log of
     the instance ($DAGSTER_HOME) and the lake ($AV_LAKE_ROOT)."""
-    import dagster as dg
-
+    from av_assets.contracts.ids import InvalidIdentifier, validate_drive_id
+    from av_assets.contracts.runs import current_instance
     from av_assets.definitions import defs
     from av_assets.lineage.audit import LineageError, lineage_report
     from av_resources.env import local_lake
 
+    if partition is not None:
+        try:
+            validate_drive_id(partition)
+        except InvalidIdentifier as exc:
+            fail(str(exc), ExitCode.USAGE)
     try:
-        with dg.DagsterInstance.get() as instance:
+        with current_instance() as instance:
             report = lineage_report(
                 defs=defs(),
                 instance=instance,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from av_assets.contracts.demo import DemoContext
-from av_assets.contracts.runs import quiet_run_config
+from av_assets.contracts.runs import current_instance, quiet_run_config
 
 
 def inventory_step(ctx: DemoContext) -> list[tuple[str, str]]:
@@ -17,7 +17,7 @@ def inventory_step(ctx: DemoContext) -> list[tuple[str, str]]:
     result = dg.materialize(
         [lake_inventory],
         resources=resources,
-        instance=dg.DagsterInstance.get(),
+        instance=current_instance(),
         run_config=quiet_run_config(),
     )
     md = result.asset_materializations_for_node("ops__lake_inventory")[0].metadata
