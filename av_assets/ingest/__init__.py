@@ -15,7 +15,6 @@ TABLE_VIEWS = [
             "message_count": "BIGINT",
         },
         description="one row per ingested drive (status ingested | quarantined), from its bronze manifest",
-        hive_partitioning=False,
     ),
     View(
         name="files",
@@ -28,7 +27,6 @@ TABLE_VIEWS = [
             "format": "VARCHAR",
         },
         description="every file of every bronze drive, with its sha256 and content-detected format",
-        hive_partitioning=False,
     ),
     View(
         name="topics",
@@ -42,7 +40,6 @@ TABLE_VIEWS = [
             "t_last_ns": "BIGINT",
         },
         description="topics per drive, message counts and time spans counted from the container records",
-        hive_partitioning=False,
     ),
     View(
         name="quarantine",
@@ -55,7 +52,6 @@ TABLE_VIEWS = [
             "note": "VARCHAR",
         },
         description="drives refused by ingestion/integrity, with the reason (see quarantine/<id>/reason.json)",
-        hive_partitioning=False,
     ),
 ]
 

@@ -7,6 +7,7 @@ Plain functions over a `DriveSource` (a local folder or a landing prefix of the 
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import os
@@ -72,18 +73,18 @@ def table_path(table: str, drive_id: str) -> str:
 
 
 # ---- sources --------------------------------------------------------------------------------------
-class DriveSource:
+class DriveSource(abc.ABC):
     """A drive folder to ingest: `files()` -> {relative path: size}, `open(rel)`, `local_path(rel)`."""
 
     label: str
     name: str  # the folder name (informational)
     vehicle_folder: str | None
 
-    def files(self) -> dict[str, int]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def files(self) -> dict[str, int]: ...
 
-    def open(self, rel: str) -> IO[bytes]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def open(self, rel: str) -> IO[bytes]: ...
 
     def local_path(self, rel: str) -> Path | None:
         return None

@@ -49,7 +49,6 @@ EXTENSION = Extension(
                 "height": "INTEGER",
             },
             description="redacted camera keyframes per drive, with faces/plates found in each",
-            hive_partitioning=False,
         )
     ],
     cli={"verify": "av_assets.redaction.verify:verify_command"},
