@@ -124,6 +124,13 @@ class LakeStorage(dg.ConfigurableResource):
         """Write a polars DataFrame or pyarrow Table; deterministic bytes (no wall-clock metadata)."""
         return self.write_bytes(rel, parquet_bytes(frame))
 
+    def write_parquet_hashed(self, rel: str, frame: Any) -> tuple[str, str]:
+        """`write_parquet`, also returning the sha256 of exactly the bytes written (no read-back)."""
+        import hashlib
+
+        data = parquet_bytes(frame)
+        return self.write_bytes(rel, data), hashlib.sha256(data).hexdigest()
+
     def put_file(self, local_path: str | Path, rel: str) -> str:
         """Copy a local file into the lake atomically (streamed)."""
         with open(local_path, "rb") as src, self.open_atomic(rel) as dst:

@@ -93,13 +93,10 @@ def table_result(
 ) -> dg.MaterializeResult:
     """Write `frame` (polars/pyarrow) as Parquet at `rel` in the lake and return its lineage result:
     uri, row count, column schema and the hash of exactly the bytes written (no read-back)."""
-    from av_resources.lake import parquet_bytes
-
-    data = parquet_bytes(frame)
-    uri = lake.write_bytes(rel, data)
+    uri, sha = lake.write_parquet_hashed(rel, frame)
     return lineage_result(
         drive_ids=drive_ids,
-        content_sha256=sha256_bytes(data),
+        content_sha256=sha,
         uri=uri,
         row_count=len(frame) if not hasattr(frame, "num_rows") else frame.num_rows,
         schema=frame.schema if hasattr(frame.schema, "items") else [(f.name, f.type) for f in frame.schema],

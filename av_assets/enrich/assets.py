@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from av_assets.contracts.lineage import combine_hashes, lineage_result, sha256_bytes
+from av_assets.contracts.lineage import combine_hashes, lineage_result
 from av_assets.contracts.partitions import DRIVES
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
@@ -150,8 +150,7 @@ def road_context(
     frame, m = road_context_frame(drive_id, t_ns, lat, lon, graph, policy, wx, sigma_m=config.gnss_sigma_m)
     t2 = time.perf_counter()
     rel = road_context_rel(drive_id)
-    uri = lake.write_parquet(rel, frame)
-    sha = sha256_bytes(lake.read_bytes(rel))
+    uri, sha = lake.write_parquet_hashed(rel, frame)
     summary = m.summary() if m else {"matched_share": 0.0}
     md: dict[str, Any] = {
         "av/match_" + k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()
@@ -272,8 +271,7 @@ def weather_hourly(
         "weather_code": pl.Int64,
     }
     frame = pl.DataFrame(rows, schema=schema, orient="row").sort("drive_id", "hour_start_ns")
-    uri = lake.write_parquet(WEATHER_REL, frame)
-    sha = sha256_bytes(lake.read_bytes(WEATHER_REL))
+    uri, sha = lake.write_parquet_hashed(WEATHER_REL, frame)
     return lineage_result(
         drive_ids=drives["drive_id"].to_list(),
         content_sha256=sha,

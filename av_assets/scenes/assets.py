@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from av_assets.contracts.lineage import combine_hashes, lineage_result, sha256_bytes
+from av_assets.contracts.lineage import combine_hashes, lineage_result
 from av_assets.contracts.partitions import DRIVES
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
@@ -129,7 +129,7 @@ def object_tracks(
     tracks, info = compute_tracks(lake, drive_id, policy)
     wall = time.perf_counter() - t0
     rel = tracks_rel(drive_id)
-    uri = lake.write_parquet(rel, tracks)
+    uri, tracks_sha = lake.write_parquet_hashed(rel, tracks)
     md: dict[str, Any] = {
         "av/tracks": tracks["track_id"].n_unique() if tracks.height else 0,
         "av/radar_scans": info["radar_scans"],
@@ -154,7 +154,7 @@ def object_tracks(
             )
     return lineage_result(
         drive_ids=[drive_id],
-        content_sha256=sha256_bytes(lake.read_bytes(rel)),
+        content_sha256=tracks_sha,
         uri=uri,
         row_count=tracks.height,
         schema=tracks.schema,
@@ -225,8 +225,8 @@ def event_detections(
 
     result = detect_drive(drive_id, sig, tracks, clips, road_context(lake, drive_id), policy)
     wall = time.perf_counter() - t0
-    uri = lake.write_parquet(events_rel(drive_id), result.events)
-    lake.write_parquet(clip_tags_rel(drive_id), result.clip_tags)
+    uri, events_sha = lake.write_parquet_hashed(events_rel(drive_id), result.events)
+    _, tags_sha = lake.write_parquet_hashed(clip_tags_rel(drive_id), result.clip_tags)
     md: dict[str, Any] = {
         "av/events_per_type": dg.MetadataValue.json(result.counts),
         "av/skipped": dg.MetadataValue.json(result.skipped),
@@ -268,8 +268,8 @@ def event_detections(
         drive_ids=[drive_id],
         content_sha256=combine_hashes(
             [
-                sha256_bytes(lake.read_bytes(events_rel(drive_id))),
-                sha256_bytes(lake.read_bytes(clip_tags_rel(drive_id))),
+                events_sha,
+                tags_sha,
             ]
         ),
         uri=uri,
