@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -69,9 +69,11 @@ def resolve_dbc_text(spec: str, read_drive_file: Callable[[str], bytes] | None =
     raise DbcNotFound(f"can_dbc {spec!r}: not an opendbc DBC name")
 
 
+@lru_cache(maxsize=8)
 def load_dbc_string(text: str):
     """cantools database from DBC text; opendbc `CM_ "IMPORT ..."` lines are dropped (the generated
-    DBCs already inline them)."""
+    DBCs already inline them). Cached per text (parsing the Toyota DBC takes ~35 ms): the database is
+    only read, never modified, by the decoders."""
     import cantools
 
     lines = [ln for ln in text.splitlines() if not ln.startswith('CM_ "IMPORT')]

@@ -88,6 +88,35 @@ class DriveStreams:
         return [s for s in self.streams.values() if s.type.endswith("/" + short)]
 
 
+_TYPESTORES: dict[str, Any] = {}  # "stores": one Typestores per process; "schemas": what it registered
+
+
+def _shared_typestores():
+    """One `Typestores` per process: rosbags compiles a deserialiser per message type on first use
+    (~60 ms for a drive's handful of types), so drives read by the same process share them."""
+    from av_assets.ingest.containers import Typestores
+
+    if "stores" not in _TYPESTORES:
+        _TYPESTORES["stores"], _TYPESTORES["schemas"] = Typestores(), {}
+    return _TYPESTORES["stores"]
+
+
+def _schema_agrees(stores, raw) -> bool:
+    """False when the shared stores registered `raw.type` from a different definition than this
+    bag carries (then the drive gets its own stores); records the definition otherwise."""
+    if stores is not _TYPESTORES.get("stores"):
+        return True
+    store = stores.store(raw.encoding)
+    schemas = _TYPESTORES["schemas"]
+    key = (raw.encoding, raw.type)
+    if key in schemas:
+        return schemas[key] == raw.schema_text
+    if store is not None and raw.type in store.fielddefs:
+        return True  # built into the typestore: the built-in definition wins, as before
+    schemas[key] = raw.schema_text
+    return True
+
+
 def read_drive(lake, drive_id: str, *, points: bool = False, manifest: dict | None = None) -> DriveStreams:
     """Deserialise every message of the drive's bronze bags (images: stamps only)."""
     from av_assets.ingest.containers import Typestores, iter_messages
@@ -95,7 +124,8 @@ def read_drive(lake, drive_id: str, *, points: bool = False, manifest: dict | No
 
     manifest = manifest or lake.read_json(manifest_path(drive_id))
     sensors = manifest.get("sensors") or []
-    stores = Typestores()
+    stores = _shared_typestores()
+    checked: set[tuple[str, str]] = set()
     streams: dict[str, Stream] = {}
     camera_info: dict[str, dict[str, Any]] = {}
     tf: list[dict[str, Any]] = []
@@ -107,9 +137,19 @@ def read_drive(lake, drive_id: str, *, points: bool = False, manifest: dict | No
             continue
         rel = f"bronze/drives/{drive_id}/{entry['path']}"
         with lake.local_copy(rel) as local:
-            for raw in iter_messages(local, entry["format"]):
+            msgs = (
+                _iter_bronze_mcap(local)
+                if entry["format"] == "mcap"
+                else iter_messages(local, entry["format"])
+            )
+            for raw in msgs:
                 n += 1
                 short = raw.type.rsplit("/", 1)[-1]
+                key = (raw.encoding, raw.type)
+                if key not in checked:
+                    checked.add(key)
+                    if not _schema_agrees(stores, raw):  # another drive defined this type differently
+                        stores = Typestores()
                 if not stores.ensure(raw):
                     undecodable[raw.type or raw.topic] += 1
                     continue
@@ -214,3 +254,89 @@ def read_drive(lake, drive_id: str, *, points: bool = False, manifest: dict | No
     return DriveStreams(
         drive_id, streams, camera_info, tf, n, n_dec, time.perf_counter() - t0, dict(undecodable)
     )
+
+
+def _iter_bronze_mcap(path):
+    """`containers.iter_mcap` for a bronze MCAP, without the CRCs: same records, same order, same
+    `RawMessage`s, but neither the running data-section CRC nor the per-chunk CRC is recomputed.
+    Bronze files were sha256-verified against drive.json and validated when they were ingested, so
+    the CRCs would only re-check bytes already proven intact (~2 full passes over the file)."""
+    from mcap import stream_reader as sr
+    from mcap.opcode import Opcode
+    from mcap.records import Channel, Chunk, Footer, Message, Schema
+
+    from av_assets.ingest.containers import (
+        RawMessage,
+        StructuralError,
+        _mcap_chunk_records,
+        _read_message_index,
+        normalise_type,
+    )
+
+    class _Reader(sr.StreamReader):
+        def _read_record(self, opcode: int, length: int):
+            if opcode == Opcode.MESSAGE_INDEX:
+                return _read_message_index(self._stream)
+            return super()._read_record(opcode, length)
+
+    def chunk_data(chunk) -> bytes:
+        if chunk.compression == "zstd":
+            return sr.zstandard.decompress(chunk.data, chunk.uncompressed_size)
+        if chunk.compression == "lz4":
+            return sr.lz4.decompress(chunk.data)
+        return chunk.data
+
+    schemas: dict[int, Schema] = {}
+    channels: dict[int, Channel] = {}
+    resolved: dict[int, tuple[str, str, str, str, str]] = {}
+    saw_footer = False
+
+    def records(fh):
+        for rec in _Reader(fh, skip_magic=False, emit_chunks=True, validate_crcs=False).records:
+            if isinstance(rec, Chunk):
+                yield from _mcap_chunk_records(chunk_data(rec), True)
+            elif isinstance(rec, Message):
+                yield (rec.channel_id, rec.sequence, rec.log_time, rec.publish_time, rec.data)
+            else:
+                yield rec
+
+    with open(path, "rb") as fh:
+        for rec in records(fh):
+            if type(rec) is tuple:
+                cid, seq, log_time, publish_time, data = rec
+                info = resolved.get(cid)
+                if info is None:
+                    ch = channels.get(cid)
+                    if ch is None:
+                        raise StructuralError(f"{path.name}: message on unknown channel {cid}")
+                    sch = schemas.get(ch.schema_id)
+                    info = resolved[cid] = (
+                        ch.topic,
+                        normalise_type(sch.name) if sch else "",
+                        ch.message_encoding,
+                        sch.data.decode("utf-8", "replace") if sch else "",
+                        sch.encoding if sch else "",
+                    )
+                topic, type_, encoding, schema_text, schema_encoding = info
+                yield RawMessage(
+                    topic,
+                    type_,
+                    encoding,
+                    log_time,
+                    publish_time,
+                    seq,
+                    data,
+                    cid,
+                    schema_text,
+                    schema_encoding,
+                )
+            elif isinstance(rec, Schema):
+                schemas[rec.id] = rec
+                resolved.clear()
+            elif isinstance(rec, Channel):
+                channels[rec.id] = rec
+                resolved.clear()
+            elif isinstance(rec, Footer):
+                saw_footer = True
+    if not saw_footer:
+        raise StructuralError(f"{path.name}: MCAP ends without a footer (truncated)")
