@@ -39,6 +39,9 @@ def emit_json(document: Any) -> None:
 
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> None:
-    """Print a clear error on stderr and exit with a contract exit code."""
+    """Print a clear error on stderr and exit with a contract exit code. Under `--json` stdout still
+    carries exactly one document: `{"error": message, "exit_code": code}`."""
     stderr_console.print(f"[bold red]error:[/] {message}")
+    if "--json" in sys.argv[1:]:
+        emit_json({"error": message, "exit_code": int(code)})
     raise SystemExit(int(code))

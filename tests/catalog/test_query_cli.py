@@ -58,8 +58,8 @@ def test_query_table_and_views(lake_env):
 def test_bad_sql_is_a_usage_error_with_a_reason(lake_env):
     out = _av(["query", "--json", "SELECT nope FROM lake_inventory"], lake_env)
     assert out.returncode == 2
-    assert out.stdout == ""
-    assert "query failed" in out.stderr and "nope" in out.stderr
+    assert json.loads(out.stdout) == {"error": json.loads(out.stdout)["error"], "exit_code": 2}
+    assert "query failed" in out.stderr and "nope" in json.loads(out.stdout)["error"]
 
 
 def test_help_explains_itself(lake_env):

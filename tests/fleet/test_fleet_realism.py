@@ -467,4 +467,5 @@ def test_faults_are_deterministic_and_cli_validates(tmp_path):
             cwd=REPO,
             timeout=60,
         )
-        assert p.returncode == 2 and p.stdout == "", (bad, p.stderr)
+        assert p.returncode == 2, (bad, p.stderr)
+        assert set(json.loads(p.stdout)) == {"error", "exit_code"}, (bad, p.stderr)  # still one JSON document
