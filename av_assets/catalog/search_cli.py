@@ -55,6 +55,7 @@ def text(
 # name -> "module:function": the commands of `av search`. Add yours here (one line, your module).
 SUBCOMMANDS: dict[str, str] = {
     "text": "av_assets.catalog.search_cli:text",
+    "like": "av_assets.embeddings.cli:like",
 }
 
 

@@ -1,0 +1,35 @@
+"""Clip embeddings (issue 8, workflow 7): `ml/clip_embeddings`, one L2-normalised vector per clip
+(signal and track profile, event/condition tags, keyframe colour histogram) in LanceDB
+`<lake>/ml/embeddings`, and `av search like CLIP_ID` (nearest clips). Docs: docs/embeddings.md."""
+
+from av_assets.contracts.registry import Extension, View
+
+
+def _definitions():
+    from av_assets.contracts.defs import domain_definitions
+    from av_assets.embeddings.assets import clip_embeddings
+
+    return domain_definitions(assets=[clip_embeddings])
+
+
+EXTENSION = Extension(
+    name="embeddings",
+    definitions=_definitions,
+    views=[
+        View(
+            name="clip_embeddings",
+            path="ml/clip_embeddings/*/part-0.parquet",
+            columns={
+                "clip_id": "VARCHAR",
+                "drive_id": "VARCHAR",
+                "t_start_ns": "BIGINT",
+                "t_end_ns": "BIGINT",
+                "event_types": "VARCHAR",
+                "model": "VARCHAR",
+                "model_version": "VARCHAR",
+            },
+            description="one embedding row per clip (vector in the LanceDB table ml/embeddings)",
+        )
+    ],
+    process_assets=["ml/clip_embeddings"],
+)

@@ -1,0 +1,41 @@
+"""`av search like CLIP_ID`: the clips nearest to a clip in the embedding table (mounted by
+av_assets.catalog.search_cli.SUBCOMMANDS)."""
+
+from __future__ import annotations
+
+import typer
+
+from av_assets.contracts.cli import ExitCode, emit_json, fail, stderr_console
+
+
+def like(
+    clip_id: str = typer.Argument(..., help="the query clip, e.g. '<drive_id>:<t_start_ns>'"),
+    k: int = typer.Option(20, "-k", "--limit", min=1, help="clips returned"),
+    where: str = typer.Option(
+        None,
+        "--where",
+        help="SQL filter on the table's columns, e.g. \"day_night = 'night' AND event_types LIKE '%cut_in%'\"",
+    ),
+    as_json: bool = typer.Option(False, "--json", help='print {"results": [...]} on stdout'),
+) -> None:
+    """Clips most similar to CLIP_ID (cosine over clip embeddings, LanceDB under the lake)."""
+    from av_assets.embeddings.store import EmbeddingStore
+    from av_resources.env import local_lake
+
+    store = EmbeddingStore.for_lake(local_lake())
+    try:
+        results = store.like(clip_id, k=k, where=where)
+    except KeyError:
+        fail(
+            f"no embedding for clip {clip_id!r} (has `ml/clip_embeddings` run for its drive?)", ExitCode.USAGE
+        )
+    except Exception as exc:  # noqa: BLE001 - LanceDB reports SQL errors as generic runtime errors
+        if where:
+            fail(f"search failed (check --where): {exc}", ExitCode.USAGE)
+        raise
+    if as_json:
+        emit_json({"results": results})
+        return
+    for r in results:
+        typer.echo(f"{r['score']:7.3f}  {r['clip_id']}  {','.join(r['event_types']) or '-'}")
+    stderr_console.print(f"[dim]{len(results)} clips[/]")
