@@ -44,11 +44,16 @@ def text(
         if where:
             fail(f"search failed (check --where): {exc}", ExitCode.USAGE)
         raise
+    print_results(results, as_json, lambda r: (r.get("text") or "")[:120])
+
+
+def print_results(results: list[dict], as_json: bool, describe) -> None:
+    """The output of every `av search` command: CONTRACTS' {"results": [...]} or one line per clip."""
     if as_json:
         emit_json({"results": results})
         return
     for r in results:
-        typer.echo(f"{r['score']:7.3f}  {r['clip_id']}  {(r.get('text') or '')[:120]}")
+        typer.echo(f"{r['score']:7.3f}  {r['clip_id']}  {describe(r)}")
     stderr_console.print(f"[dim]{len(results)} clips[/]")
 
 

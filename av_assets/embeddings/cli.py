@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import ExitCode, emit_json, fail, stderr_console
+from av_assets.contracts.cli import ExitCode, fail
 
 
 def like(
@@ -33,9 +33,6 @@ def like(
         if where:
             fail(f"search failed (check --where): {exc}", ExitCode.USAGE)
         raise
-    if as_json:
-        emit_json({"results": results})
-        return
-    for r in results:
-        typer.echo(f"{r['score']:7.3f}  {r['clip_id']}  {','.join(r['event_types']) or '-'}")
-    stderr_console.print(f"[dim]{len(results)} clips[/]")
+    from av_assets.catalog.search_cli import print_results
+
+    print_results(results, as_json, lambda r: ",".join(r["event_types"]) or "-")

@@ -2,8 +2,6 @@
 then the vectors, `av search like`, and neighbour quality against the fleet's ground-truth events."""
 
 import json
-import subprocess
-import sys
 
 import dagster as dg
 import numpy as np
@@ -12,50 +10,22 @@ import pytest
 
 from av_assets.contracts.schemas import validation_errors
 from av_assets.embeddings.features import DIM, MODEL_NAME, MODEL_VERSION, clip_vectors, colour_histogram
-from tests.helpers import REPO_ROOT
+from tests.helpers import processed_fleet
 
 K = 2
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    from av_assets.ingest.cli import process_path
-    from av_resources.lake import LakeStorage
-
-    root = tmp_path_factory.mktemp("emb")
-    (root / "home").mkdir()
-    landing = root / "landing"
-    cmd = [
-        sys.executable,
-        "-m",
-        "av_assets.cli",
-        "fleet",
-        "simulate",
-        "--out",
-        str(landing),
-        "--drives",
-        "3",
-        "--duration",
-        "40",
-        "--seed",
-        "7",
-        "--camera",
-        "160x90",
-    ]
-    subprocess.run(cmd, check=True, cwd=REPO_ROOT, capture_output=True, timeout=300)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DAGSTER_HOME", str(root / "home"))
-    mp.setenv("AV_LAKE_ROOT", str(root / "lake"))
-    mp.setenv("AV_GROUND_TRUTH_ROOT", str(landing / "_ground_truth"))
-    lake = LakeStorage(root=str(root / "lake"))
-    with dg.DagsterInstance.get() as instance:
-        rows = process_path(landing, lake=lake, instance=instance)
-        md = instance.get_latest_materialization_event(
-            dg.AssetKey(["ml", "clip_embeddings"])
-        ).asset_materialization.metadata
-    gts = [json.loads(p.read_text()) for p in (landing / "_ground_truth").glob("*.json")]
-    yield {"rows": rows, "lake": lake, "md": md, "gt": {g["drive_id"]: g for g in gts}}
-    mp.undo()
+    args = ["--drives", "3", "--duration", "40", "--seed", "7", "--camera", "160x90"]
+    with processed_fleet(tmp_path_factory.mktemp("emb"), *args) as f:
+        md = (
+            f["instance"]
+            .get_latest_materialization_event(dg.AssetKey(["ml", "clip_embeddings"]))
+            .asset_materialization.metadata
+        )
+        gts = [json.loads(p.read_text()) for p in (f["landing"] / "_ground_truth").glob("*.json")]
+        yield {"rows": f["rows"], "lake": f["lake"], "md": md, "gt": {g["drive_id"]: g for g in gts}}
 
 
 def _table(lake):

@@ -10,46 +10,28 @@ import numpy as np
 import polars as pl
 import pytest
 
-from av_assets.ingest.cli import process_path
-from av_resources.lake import LakeStorage
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, processed_fleet
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     root = tmp_path_factory.mktemp("fleet")
-    (root / "home").mkdir()
-    landing = root / "landing"
-    cmd = [
-        sys.executable,
-        "-m",
-        "av_assets.cli",
-        "fleet",
-        "simulate",
-        "--out",
-        str(landing),
-        "--drives",
-        "1",
-        "--duration",
-        "25",
-        "--seed",
-        "3",
-    ]
-    subprocess.run(cmd, check=True, cwd=REPO_ROOT, capture_output=True, timeout=300)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DAGSTER_HOME", str(root / "home"))
-    mp.setenv("AV_LAKE_ROOT", str(root / "lake"))
-    mp.setenv("AV_GROUND_TRUTH_ROOT", str(landing / "_ground_truth"))
-    lake = LakeStorage(root=str(root / "lake"))
-    with dg.DagsterInstance.get() as instance:
-        rows = process_path(landing, lake=lake, instance=instance)
-        (row,) = rows
-        sig_md = instance.get_latest_materialization_event(
-            dg.AssetKey(["silver", "signals"])
-        ).asset_materialization.metadata
-    gt = json.loads(next((landing / "_ground_truth").glob("*.json")).read_text())
-    yield {"row": row, "lake": lake, "drive_id": row["drive_id"], "gt": gt, "sig_md": sig_md, "root": root}
-    mp.undo()
+    with processed_fleet(root, "--drives", "1", "--duration", "25", "--seed", "3") as f:
+        (row,) = f["rows"]
+        sig_md = (
+            f["instance"]
+            .get_latest_materialization_event(dg.AssetKey(["silver", "signals"]))
+            .asset_materialization.metadata
+        )
+        gt = json.loads(next((f["landing"] / "_ground_truth").glob("*.json")).read_text())
+        yield {
+            "row": row,
+            "lake": f["lake"],
+            "drive_id": row["drive_id"],
+            "gt": gt,
+            "sig_md": sig_md,
+            "root": root,
+        }
 
 
 def test_process_materialises_sync_and_catalog(fleet):
