@@ -502,9 +502,12 @@ def build_manifest(doc: dict[str, Any], copied: list[_Copied], source: DriveSour
             types_present.setdefault(t["type"], []).append(t["topic"])
     sensors = []
     missing = []
+    # A topic that another sensor declares by name belongs to that sensor: a missing radar must not be
+    # "found" on the lidar's topic because both publish PointCloud2.
+    declared = {s["topic"] for s in doc.get("sensors", [])}
     for s in doc.get("sensors", []):
         want = normalise_type(s["type"])
-        matched = types_present.get(want, [])
+        matched = [t for t in types_present.get(want, []) if t == s["topic"] or t not in declared]
         present = bool(matched)
         sensors.append(
             {

@@ -109,6 +109,16 @@ def test_bad_inputs_quarantine_with_the_right_reason(tmp_path):
         ],
     )
     cases["bad-missing-sensor"] = "sensor_missing"
+    # a declared radar whose type (PointCloud2) only the declared lidar publishes: still missing
+    sensor_drive(
+        root,
+        "bad-missing-radar",
+        sensors=[
+            {"name": "lidar", "topic": "/lidar", "type": "sensor_msgs/msg/PointCloud2"},
+            {"name": "radar", "topic": "/radar", "type": "sensor_msgs/msg/PointCloud2"},
+        ],
+    )
+    cases["bad-missing-radar"] = "sensor_missing"
     # truncated bag (ROS 1 and MCAP)
     d = make_drive(root, "bad-truncated", "rosbag1/example.bag", "turtlesim/Pose")
     bag = d / "bag" / "example.bag"
@@ -159,11 +169,13 @@ def test_warn_flags_do_not_quarantine(tmp_path):
     doc = json.loads((d / "drive.json").read_text())
     doc.update(vehicle_id="veh-001", platform="moon-rover", start_time="2020-01-01T00:00:00Z")
     doc["sensors"][0]["rate_hz"] = 100
+    doc["sensors"][2]["topic"] = "/points"  # the lidar's type is on an undeclared topic: found, flagged
     (d / "drive.json").write_text(json.dumps(doc))
     res = ingest_drive(LocalSource(d), lake)
     assert res.status == "ingested"
     flags = {w["flag"] for w in res.manifest["warnings"]}
     assert {"unknown_platform", "vehicle_folder_differs", "start_time_disagrees", "rate_off_nominal"} <= flags
+    assert "sensor_topic_differs" in flags
 
 
 def test_killed_copy_leaves_nothing_visible_and_reruns_cleanly(tmp_path, good_drive):
