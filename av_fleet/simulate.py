@@ -88,18 +88,22 @@ def plan_fleet(
     n_vehicles = max(1, (drives + 2) // 3)
     window = datetime.fromisoformat(P.EPOCH_WINDOW_START)
     plans = []
+    day_ref = 0
     for i in range(drives + len(faults)):
         rng = np.random.default_rng(_seq(seed, i).spawn(1)[0])
         day = int(rng.integers(P.EPOCH_WINDOW_DAYS))
         secs = int(rng.integers(P.START_HOUR_RANGE[0] * 3600, P.START_HOUR_RANGE[1] * 3600))
         micros = int(rng.integers(1_000_000))
+        fault = faults[i - drives] if i >= drives else None
+        if fault == "id_reused":  # a reused id comes from a later offload than the drive it collides with
+            day = max(day, day_ref + 1)
+        day_ref = day if i == 0 else day_ref
         start = window + timedelta(days=day, seconds=secs, microseconds=micros)
         start_ns = int(start.replace(microsecond=0).timestamp()) * 1_000_000_000 + micros * 1000
         vehicle_id = f"sim-veh-{i % n_vehicles + 1:02d}"
         tag = hashlib.sha256(f"av_fleet/{seed}/{i}".encode()).hexdigest()[:6]
         drive_id = f"{start:%Y%m%dt%H%M%S}-{vehicle_id}-{tag}"
         f = FORMATS[i % len(FORMATS)] if fmt == "mixed" else fmt
-        fault = faults[i - drives] if i >= drives else None
         if fault == "not_a_bag":
             f = "mcap"
         plans.append(

@@ -13,8 +13,8 @@ SKIP_DIRS = {"_ground_truth", "_staging"}
 
 
 def find_drive_folders(path: Path) -> list[Path]:
-    """PATH itself when it holds drive.json; else every folder below (depth <= 3) that holds one; else
-    PATH as a (bad) drive of its own, so that it is quarantined with a clear reason."""
+    """PATH itself when it holds drive.json; else every folder below (depth <= 3) that holds one, in
+    recording order; else PATH as a (bad) drive of its own, quarantined with a clear reason."""
     if (path / "drive.json").is_file():
         return [path]
     found: list[Path] = []
@@ -29,7 +29,19 @@ def find_drive_folders(path: Path) -> list[Path]:
                 walk(child, depth + 1)
 
     walk(path, 1)
-    return found or [path]
+    return sorted(found, key=lambda d: (_start_time(d), d.as_posix())) or [path]
+
+
+def _start_time(folder: Path) -> str:
+    """Recording order first (ISO 8601 UTC sorts as text): when two offloads claim one drive id, the
+    earlier recording is ingested first and the later one is the conflict. Unreadable: first."""
+    import json
+
+    try:
+        value = json.loads((folder / "drive.json").read_text()).get("start_time")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
 
 
 def ingest_path(path: Path, *, lake=None, validate: bool = True) -> list[Any]:

@@ -420,14 +420,19 @@ def test_every_fault_is_recorded_and_has_its_effect(faulty):
 
 
 def test_ingestion_quarantines_or_flags_every_fault(faulty, tmp_path):
+    from av_assets.ingest.cli import find_drive_folders
     from av_assets.ingest.core import LocalSource, ingest_drive
     from av_resources.lake import LakeStorage
 
     out, s = faulty
     lake = LakeStorage(root=str(tmp_path / "lake"))
     outcome = {}
-    for d in s["drive_list"]:  # healthy first, then the faults in order (id_reused after its original)
-        res = ingest_drive(LocalSource(out / d["path"]), lake, workers=2)
+    by_path = {(out / d["path"]).resolve(): d for d in s["drive_list"]}
+    for folder in find_drive_folders(
+        out
+    ):  # the order `av ingest` takes: recording order (id_reused after its original)
+        d = by_path[folder.resolve()]
+        res = ingest_drive(LocalSource(folder), lake, workers=2)
         flags = {w["flag"] for w in (res.manifest or {}).get("warnings", [])}
         outcome[d.get("fault") or d["drive_id"]] = (res.status, res.reason, flags, res.drive_id)
     for d in s["drive_list"][:2]:
