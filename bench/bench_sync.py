@@ -1,8 +1,9 @@
 """Sync throughput in MB/s of bag: decode + sync + write vs bare iteration of the same bag.
 
-- ours: `read_drive` (every message deserialised with rosbags into columns; camera pixels skipped) +
+- ours: `read_drive` (one pass; fixed-layout messages - CAN, IMU, GNSS - decoded per channel with numpy
+  from their CDR layout, images and point clouds read for their header only) +
   `sync_streams` (CAN decoded through the Toyota DBC, vectorised per id; clock offsets; the long
-  signals table built and sorted with polars) + the Parquet write of silver/signals.
+  signals table built from int32 codes, sorted by a numpy lexsort) + the Parquet write of silver/signals.
 - reference: `mcap.reader.make_reader(f).iter_messages()` over the same MCAP file(s), touching every
   message record and decoding nothing: the floor any converter pays to see the bytes. Goal >= 0.5x.
 - MB/s = bag bytes on disk / wall seconds, for both sides.

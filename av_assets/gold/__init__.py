@@ -1,5 +1,6 @@
 """Gold layer (dbt on DuckDB, Parquet under <lake>/gold/): clip_metadata_enriched, event_windows,
-slices and the ODD coverage cube; dbt tests are Dagster asset checks. Docs: docs/gold.md."""
+slices (one Parquet per drive, built incrementally by drive) and the ODD coverage cube; dbt tests are
+Dagster asset checks. Docs: docs/gold.md."""
 
 from av_assets.contracts.registry import DemoStep, Extension, View
 
@@ -42,7 +43,7 @@ EXTENSION = Extension(
     views=[
         View(
             name="clip_metadata_enriched",
-            path="gold/clip_metadata_enriched.parquet",
+            path="gold/clip_metadata_enriched/*/part-0.parquet",
             columns={
                 "clip_id": "VARCHAR",
                 "drive_id": "VARCHAR",
@@ -60,7 +61,7 @@ EXTENSION = Extension(
         ),
         View(
             name="event_windows",
-            path="gold/event_windows.parquet",
+            path="gold/event_windows/*/part-0.parquet",
             columns={
                 "event_id": "VARCHAR",
                 "drive_id": "VARCHAR",
@@ -75,7 +76,7 @@ EXTENSION = Extension(
         ),
         View(
             name="slices",
-            path="gold/slices.parquet",
+            path="gold/slices/*/part-0.parquet",
             columns={"slice": "VARCHAR", "clip_id": "VARCHAR", "drive_id": "VARCHAR", "t_start_ns": "BIGINT"},
             description="gold: named clip slices (night, rain, fog, construction, occlusion, highway, urban)",
         ),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from av_resources.lake import LakeStorage
 
@@ -107,47 +108,83 @@ def _dbt_env(lake: LakeStorage) -> Iterator[None]:
 
 
 def gold_rel(model: str) -> str:
-    return f"gold/{model}.parquet"
+    """What a reader of gold `model` opens: the per-drive partitions' glob, or the cube's one file."""
+    from av_assets.gold.incremental import PER_DRIVE_MODELS, whole_rel
+
+    return f"gold/{model}/*/part-0.parquet" if model in PER_DRIVE_MODELS else whole_rel(model)
 
 
-def _clean_empty_sentinel(lake: LakeStorage, rel: str) -> None:
-    """dbt-duckdb writes an empty result as ONE all-NULL row (to keep the schema); readers of the lake
-    would see that row, so it is rewritten as a zero-row file with the same schema."""
-    import io
+def read_gold(lake: LakeStorage, model: str):
+    """A gold model as one polars DataFrame (every drive's partition; empty when none exists)."""
+    import polars as pl
 
-    import pyarrow.parquet as pq
+    from av_assets.gold.incremental import PER_DRIVE_MODELS, whole_rel
 
-    table = pq.read_table(io.BytesIO(lake.read_bytes(rel)))
-    if table.num_rows == 1 and all(table.column(i).null_count == 1 for i in range(table.num_columns)):
-        lake.write_parquet(rel, table.slice(0, 0))
+    if model not in PER_DRIVE_MODELS:
+        return lake.read_parquet(whole_rel(model))
+    rels = lake.list(f"gold/{model}", "drive_id=*/part-0.parquet")
+    frames = [lake.read_parquet(r) for r in rels]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
 
-def gold_lineage(lake: LakeStorage, model: str) -> dict[str, Any]:
-    """Lineage metadata of one gold file: uri, drive ids from its rows, content sha."""
-    import io
-
-    import pyarrow.parquet as pq
-
-    from av_assets.contracts.lineage import lineage_metadata, sha256_bytes
-
-    rel = gold_rel(model)
-    data = lake.read_bytes(rel)
-    table = pq.read_table(io.BytesIO(data))
-    drives = set()
-    if "drive_id" in table.column_names:
-        drives = {d for d in table.column("drive_id").to_pylist() if d}
-    elif model == "odd_coverage":  # the cube carries no drive column: its inputs' drives
-        src = pq.read_table(io.BytesIO(lake.read_bytes(gold_rel("clip_metadata_enriched"))))
-        drives = {d for d in src.column("drive_id").to_pylist() if d}
-    md = lineage_metadata(
-        drive_ids=drives,
-        content_sha256=sha256_bytes(data),
-        uri=lake.uri(rel),
-        schema=[(f.name, str(f.type)) for f in table.schema],  # fetch_column_metadata cannot see :memory:
+class GoldConfig(dg.Config):
+    drive_ids: list[str] = Field(
+        default_factory=list,
+        description="drives to (re)build; empty = every drive whose gold inputs changed since its last build",
     )
-    md["dagster/row_count"] = table.num_rows
-    md["av/drive_count"] = len(drives)
+    full_refresh: bool = Field(default=False, description="rebuild every drive present in the inputs")
+
+
+def _lineage(
+    lake: LakeStorage, model: str, published: dict[str, Any], states: dict[str, Any], removed: list[str]
+) -> dict[str, Any]:
+    """Lineage metadata of one gold model after publishing: the drives this run wrote, rows and a
+    content sha over the whole table (every drive's partition, from the drive states)."""
+    from av_assets.contracts.lineage import lineage_metadata, sha256_bytes
+    from av_assets.gold.incremental import PER_DRIVE_MODELS, model_totals
+
+    pub = published[model]
+    if model in PER_DRIVE_MODELS:
+        rows, sha, all_drives = model_totals(states, model)
+        md = lineage_metadata(
+            drive_ids=pub.drives, content_sha256=sha, uri=lake.uri(f"gold/{model}"), schema=pub.schema
+        )
+        md["av/rows_written"] = pub.rows_written
+        md["av/drives_removed"] = dg.MetadataValue.json(removed)
+        md["av/drive_count"] = len(all_drives)
+    else:
+        table, data = pub
+        _rows, _sha, all_drives = model_totals(states, "clip_metadata_enriched")  # the cube's inputs
+        rows = table.num_rows
+        md = lineage_metadata(
+            drive_ids=all_drives,
+            content_sha256=sha256_bytes(data),
+            uri=lake.uri(f"gold/{model}.parquet"),
+            schema=[(f.name, str(f.type)) for f in table.schema],
+        )
+        md["av/drive_count"] = len(all_drives)
+    md["dagster/row_count"] = rows
     return md
+
+
+def _with_metadata(event, context, extra: dict[str, Any]):
+    key = getattr(event, "asset_key", None)
+    if isinstance(event, dg.Output):
+        with warnings.catch_warnings():  # Output(data_version=) is beta in 1.13; accepted
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            return dg.Output(
+                value=event.value,
+                output_name=event.output_name,
+                metadata={**event.metadata, **extra},
+                data_version=dg.DataVersion(extra["av/content_sha256"]),
+            )
+    if isinstance(event, dg.MaterializeResult):
+        return dg.MaterializeResult(
+            asset_key=key,
+            metadata={**(event.metadata or {}), **extra},
+            data_version=dg.DataVersion(extra["av/content_sha256"]),
+        )
+    return event
 
 
 def gold_dbt_assets():
@@ -158,17 +195,60 @@ def gold_dbt_assets():
     @dbt_assets(
         manifest=project.manifest_path, project=project, dagster_dbt_translator=_translator(), name="gold_dbt"
     )
-    def gold_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeStorage):
-        from av_assets.contracts.lineage import DRIVE_IDS_KEY
+    def gold_dbt(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeStorage, config: GoldConfig
+    ):
+        import json
+        import uuid
 
+        from av_assets.contracts.lineage import DRIVE_IDS_KEY
+        from av_assets.gold import incremental as inc
+
+        # which drives: the explicit list, else those whose inputs changed; drives gone are removed
+        # first, so the cube built below no longer counts them
+        fingerprints = inc.input_fingerprints(lake, inc.code_fingerprint(DBT_PROJECT_DIR))
+        plan = inc.plan_drives(
+            fingerprints, inc.read_states(lake), drive_ids=config.drive_ids, full_refresh=config.full_refresh
+        )
+        context.log.info(
+            f"gold: building {len(plan.build)} drive(s) ({plan.reason}), removing {len(plan.remove)}: "
+            f"{plan.build[:20]}{' ...' if len(plan.build) > 20 else ''}"
+        )
+        inc.remove_drives(lake, plan.remove)
+        for model in inc.PER_DRIVE_MODELS:  # the single files of the non-incremental layout
+            lake.delete(inc.whole_rel(model))
+        run = f"{context.run.run_id}-{uuid.uuid4().hex[:8]}"
         if not lake.is_s3:
-            Path(lake.path("gold")).mkdir(parents=True, exist_ok=True)  # DuckDB's COPY makes no folders
-        with _dbt_env(lake):
-            # the op context: dagster-dbt reads `.op` from it, deprecated on AssetExecutionContext in 1.13
-            invocation = dbt.cli(["build"], context=context.op_execution_context, raise_on_error=False)
-            # row counts and column schema come from the Parquet files (gold_lineage): dbt-duckdb runs
-            # in memory, so dagster-dbt's fetch_row_counts/fetch_column_metadata cannot reopen it
-            events = list(invocation.stream())
+            Path(lake.path(inc.run_prefix(run))).mkdir(parents=True, exist_ok=True)  # COPY makes no folders
+        dbt_vars = json.dumps({"drive_ids": plan.build, "gold_run": run})
+        try:
+            with _dbt_env(lake):
+                # the op context: dagster-dbt reads `.op` from it, deprecated on AssetExecutionContext in 1.13
+                invocation = dbt.cli(
+                    ["build", "--vars", dbt_vars], context=context.op_execution_context, raise_on_error=False
+                )
+                # row counts and column schema come from the published Parquet (dbt-duckdb runs in
+                # memory, so dagster-dbt's fetch_row_counts/fetch_column_metadata cannot reopen it)
+                events = list(invocation.stream())
+            built: dict[str, Any] = {}
+            for event in events:
+                key = getattr(event, "asset_key", None)
+                if key is None and isinstance(event, dg.Output):
+                    key = context.asset_key_for_output(event.output_name)
+                if isinstance(event, dg.Output | dg.MaterializeResult | dg.AssetMaterialization) and key:
+                    built[key.path[-1]] = key
+            # publish: per-drive models first (one atomic write per drive), then the cube
+            published: dict[str, Any] = {}
+            for model in inc.PER_DRIVE_MODELS:
+                if model in built and lake.exists(inc.staged_rel(run, model)):
+                    published[model] = inc.publish_per_drive(lake, run, model, plan.build)
+            inc.write_states(lake, plan.build, plan, published, run)
+            for model in inc.WHOLE_MODELS:
+                if model in built and lake.exists(inc.staged_rel(run, model)):
+                    published[model] = inc.publish_whole(lake, run, model)
+        finally:
+            lake.delete(inc.run_prefix(run), recursive=True)
+        states = inc.read_states(lake)
         for event in events:
             key = getattr(event, "asset_key", None)
             if key is None and isinstance(event, dg.Output):
@@ -176,27 +256,12 @@ def gold_dbt_assets():
             if (
                 isinstance(event, dg.Output | dg.MaterializeResult | dg.AssetMaterialization)
                 and key is not None
+                and key.path[0] == "gold"
+                and key.path[-1] in published
             ):
-                model = key.path[-1]
-                if key.path[0] == "gold" and lake.exists(gold_rel(model)):
-                    _clean_empty_sentinel(lake, gold_rel(model))
-                    extra = gold_lineage(lake, model)
-                    if isinstance(event, dg.Output):
-                        with warnings.catch_warnings():  # Output(data_version=) is beta in 1.13; accepted
-                            warnings.simplefilter("ignore", dg.BetaWarning)
-                            event = dg.Output(
-                                value=event.value,
-                                output_name=event.output_name,
-                                metadata={**event.metadata, **extra},
-                                data_version=dg.DataVersion(extra["av/content_sha256"]),
-                            )
-                    elif isinstance(event, dg.MaterializeResult):
-                        event = dg.MaterializeResult(
-                            asset_key=key,
-                            metadata={**(event.metadata or {}), **extra},
-                            data_version=dg.DataVersion(extra["av/content_sha256"]),
-                        )
-                    context.log.debug(f"{key.to_user_string()}: {extra[DRIVE_IDS_KEY]}")
+                extra = _lineage(lake, key.path[-1], published, states, plan.remove)
+                event = _with_metadata(event, context, extra)
+                context.log.debug(f"{key.to_user_string()}: {extra[DRIVE_IDS_KEY]}")
             yield event
         if not invocation.is_successful():
             # Failed tests are reported as failed checks above; a failed model is a failed step.

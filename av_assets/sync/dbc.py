@@ -91,6 +91,12 @@ class DecodedCan:
     frames_decoded: int
     frames_unknown_id: int
     messages: int
+    # the same two columns as codes into small tables (`signal == signal_names[signal_code]`), so the
+    # long table can be built without touching one Python string per row
+    signal_code: np.ndarray | None = None  # int32
+    signal_names: list[str] | None = None
+    unit_code: np.ndarray | None = None  # int32
+    unit_names: list[str] | None = None
 
 
 def _payload_u64(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +128,15 @@ def decode_can(db, can_id: np.ndarray, data: np.ndarray, dlc: np.ndarray | None 
     can_id = np.asarray(can_id, dtype=np.int64)
     data = np.ascontiguousarray(data, dtype=np.uint8).reshape(-1, 8)
     idx_parts, sig_parts, val_parts, unit_parts = [], [], [], []
+    sig_names: dict[str, int] = {}
+    unit_names: dict[str, int] = {}
+
+    def code(table: dict[str, int], s: str) -> int:
+        c = table.get(s)
+        if c is None:
+            c = table[s] = len(table)
+        return c
+
     decoded = unknown = 0
     n_msgs = 0
     ids, inverse = np.unique(can_id, return_inverse=True)
@@ -146,24 +161,27 @@ def decode_can(db, can_id: np.ndarray, data: np.ndarray, dlc: np.ndarray | None 
                 for s in msg.signals:
                     if s.name in vals:
                         idx_parts.append(np.array([r]))
-                        sig_parts.append(np.array([f"{msg.name}.{s.name}"], dtype=object))
+                        sig_parts.append(np.array([code(sig_names, f"{msg.name}.{s.name}")], np.int32))
                         val_parts.append(np.array([float(vals[s.name])]))
-                        unit_parts.append(np.array([s.unit or ""], dtype=object))
+                        unit_parts.append(np.array([code(unit_names, s.unit or "")], np.int32))
             continue
         le, be = _payload_u64(payload)
         for s, name in zip(msg.signals, names, strict=True):
             raw = _raw_values(s, le, be)
             val = raw * float(s.scale) + float(s.offset) if (s.scale != 1 or s.offset != 0) else raw
             idx_parts.append(rows)
-            sig_parts.append(np.full(rows.size, name, dtype=object))
+            sig_parts.append(np.full(rows.size, code(sig_names, name), np.int32))
             val_parts.append(val)
-            unit_parts.append(np.full(rows.size, s.unit or "", dtype=object))
+            unit_parts.append(np.full(rows.size, code(unit_names, s.unit or ""), np.int32))
     if idx_parts:
         fi = np.concatenate(idx_parts)
-        sg, vv, un = np.concatenate(sig_parts), np.concatenate(val_parts), np.concatenate(unit_parts)
+        sc, vv, uc = np.concatenate(sig_parts), np.concatenate(val_parts), np.concatenate(unit_parts)
     else:
-        fi, sg, vv, un = (np.empty(0, np.int64), np.empty(0, object), np.empty(0), np.empty(0, object))
-    return DecodedCan(fi, sg, vv, un, decoded, unknown, n_msgs)
+        fi, sc, vv, uc = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0), np.empty(0, np.int32))
+    sn, un = list(sig_names), list(unit_names)
+    sg = np.array(sn + [""], dtype=object)[:-1][sc]  # object arrays (the "" keeps numpy from nesting)
+    uu = np.array(un + [""], dtype=object)[:-1][uc]
+    return DecodedCan(fi, sg, vv, uu, decoded, unknown, n_msgs, sc, sn, uc, un)
 
 
 def pad_payloads(payloads: list[bytes] | np.ndarray) -> np.ndarray:

@@ -94,15 +94,45 @@ def monotonic_report(frame) -> Any:
     )
 
 
-def _long(drive_id, t_raw, t_fixed, offset, names, values, units, source) -> dict[str, np.ndarray]:
+class _Strings:
+    """Interned strings: the long table's text columns are int32 codes into one small table until
+    the frame is built (one polars gather per column instead of a Python string per row)."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+
+    def code(self, s: str) -> int:
+        c = self.codes.get(s)
+        if c is None:
+            c = self.codes[s] = len(self.codes)
+        return c
+
+    def remap(self, names: list[str]) -> np.ndarray:
+        return np.array([self.code(s) for s in names] + [0], dtype=np.int32)[:-1]
+
+
+def _speed_rows(dec) -> np.ndarray:
+    """Rows of a DecodedCan whose signal `can_speed_ms` may use (a wheel speed or a `*.SPEED`)."""
+    if dec.signal_code is None:
+        return np.arange(dec.signal.size)
+    keep = [i for i, s in enumerate(dec.signal_names) if ".WHEEL_SPEED_" in s or s.endswith(".SPEED")]
+    return np.nonzero(np.isin(dec.signal_code, keep))[0]
+
+
+def _long(t_raw, t_fixed, offset, signal, values, unit, source) -> dict[str, np.ndarray]:
+    """One part of the long table; `signal`, `unit`, `source`: int32 codes (arrays or one code)."""
     n = len(values)
+
+    def codes(c):
+        return np.full(n, c, dtype=np.int32) if np.isscalar(c) else np.asarray(c, dtype=np.int32)
+
     return {
         "t_ns": (t_fixed - offset).astype(np.int64),
         "t_raw_ns": t_raw.astype(np.int64),
-        "signal": np.asarray(names, dtype=object),
+        "signal": codes(signal),
         "value": np.asarray(values, dtype=np.float64),
-        "unit": np.asarray(units, dtype=object),
-        "source": np.full(n, source, dtype=object),
+        "unit": codes(unit),
+        "source": codes(source),
     }
 
 
@@ -137,7 +167,9 @@ def sync_streams(
     for st in streams.of_type("Frame"):
         if dbc is None:
             continue
-        data = np.frombuffer(b"".join(st.cols["data"]), dtype=np.uint8).reshape(-1, 8)
+        data = st.cols["data"]
+        if not isinstance(data, np.ndarray):
+            data = np.frombuffer(b"".join(data), dtype=np.uint8).reshape(-1, 8)
         dec = decode_can(dbc, np.asarray(st.cols["id"]), data)
         can_parts[st.sensor] = dec
         can_info["frames"] += len(st.t_stamp)
@@ -151,8 +183,9 @@ def sync_streams(
     can_speed = None
     can_name = None
     for name, dec in can_parts.items():
-        t = fixed[name][dec.frame_index] / NS
-        sp = can_speed_ms(dec.signal, dec.value, dec.unit, t)
+        sel = _speed_rows(dec)  # can_speed_ms only ever looks at these rows
+        t = fixed[name][dec.frame_index[sel]] / NS
+        sp = can_speed_ms(dec.signal[sel], dec.value[sel], dec.unit[sel], t)
         if sp is not None and sp[0].size >= 10:
             can_speed, can_name = (sp[0], despike(sp[1])), name
             break
@@ -243,19 +276,25 @@ def sync_streams(
     )
 
     # ---- long table ----
+    strings = _Strings()
     parts: list[dict[str, np.ndarray]] = []
     for name, dec in can_parts.items():
         fi = dec.frame_index
+        if dec.signal_code is not None:
+            sig = strings.remap(dec.signal_names)[dec.signal_code]
+            unit = strings.remap(dec.unit_names)[dec.unit_code]
+        else:  # a DecodedCan built without codes
+            sig = np.array([strings.code(x) for x in dec.signal.tolist()] + [0], np.int32)[:-1]
+            unit = np.array([strings.code(x) for x in dec.unit.tolist()] + [0], np.int32)[:-1]
         parts.append(
             _long(
-                drive_id,
                 raw[name][fi],
                 fixed[name][fi],
                 clock.offsets_ns[name],
-                dec.signal,
+                sig,
                 dec.value,
-                dec.unit,
-                name,
+                unit,
+                strings.code(name),
             )
         )
     for st in streams.streams.values():
@@ -281,31 +320,46 @@ def sync_streams(
             unit = units.get(col) or units[col.split(".")[0]]
             parts.append(
                 _long(
-                    drive_id,
                     raw[st.sensor],
                     fixed[st.sensor],
                     clock.offsets_ns[st.sensor],
-                    np.full(n, col, dtype=object),
+                    strings.code(col),
                     values,
-                    np.full(n, unit, dtype=object),
-                    st.sensor,
+                    strings.code(unit),
+                    strings.code(st.sensor),
                 )
             )
     if parts:
         cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     else:
-        cols = {k: np.empty(0) for k in ("t_ns", "t_raw_ns", "signal", "value", "unit", "source")}
-    frame = pl.DataFrame(
-        {
-            "drive_id": pl.Series([drive_id] * len(cols["t_ns"]), dtype=pl.String),
-            "t_ns": pl.Series(cols["t_ns"], dtype=pl.Int64),
-            "t_raw_ns": pl.Series(cols["t_raw_ns"], dtype=pl.Int64),
-            "signal": pl.Series(cols["signal"].tolist(), dtype=pl.String),
-            "value": pl.Series(cols["value"], dtype=pl.Float64),
-            "unit": pl.Series(cols["unit"].tolist(), dtype=pl.String),
-            "source": pl.Series(cols["source"].tolist(), dtype=pl.String),
-        }
+        cols = {k: np.empty(0, dtype=np.int32) for k in ("signal", "unit", "source")}
+        cols.update({k: np.empty(0, dtype=np.int64) for k in ("t_ns", "t_raw_ns")})
+        cols["value"] = np.empty(0)
+    table = pl.Series(list(strings.codes), dtype=pl.String)
+    n_rows = len(cols["t_ns"])
+
+    def frame_of(order=None):
+        def take(a):
+            return a if order is None else a[order]
+
+        return pl.DataFrame(
+            {
+                "drive_id": pl.Series([drive_id], dtype=pl.String).new_from_index(0, n_rows),
+                "t_ns": pl.Series(take(cols["t_ns"]), dtype=pl.Int64),
+                "t_raw_ns": pl.Series(take(cols["t_raw_ns"]), dtype=pl.Int64),
+                "signal": table.gather(take(cols["signal"])),
+                "value": pl.Series(take(cols["value"]), dtype=pl.Float64),
+                "unit": table.gather(take(cols["unit"])),
+                "source": table.gather(take(cols["source"])),
+            }
+        )
+
+    monotonic = monotonic_report(frame_of())
+    # sorted by (t_ns, source, signal), stable: the strings' ranks order exactly as the strings do
+    rank = np.empty(len(table), dtype=np.int32)
+    rank[np.argsort(np.array(list(strings.codes) + [""], dtype=object)[:-1], kind="stable")] = np.arange(
+        len(table), dtype=np.int32
     )
-    monotonic = monotonic_report(frame)
-    frame = frame.sort(["t_ns", "source", "signal"], maintain_order=True)
+    order = np.lexsort((rank[cols["signal"]], rank[cols["source"]], cols["t_ns"]))
+    frame = frame_of(order)
     return SyncResult(frame, clock, can_info, fixed, monotonic)

@@ -122,7 +122,7 @@ def small_lake(tmp_path):
 
 
 def test_gold_models_materialise_with_checks(small_lake):
-    from av_assets.gold.assets import dbt_resource, gold_dbt_assets
+    from av_assets.gold.assets import dbt_resource, gold_dbt_assets, read_gold
 
     lake = small_lake
     assets = gold_dbt_assets()
@@ -149,7 +149,7 @@ def test_gold_models_materialise_with_checks(small_lake):
     assert len(checks) >= 10 and all(c.passed for c in checks)
     assert {c.asset_key.to_user_string() for c in checks} == set(mats)
 
-    clips = lake.read_parquet("gold/clip_metadata_enriched.parquet").sort("clip_id")
+    clips = read_gold(lake, "clip_metadata_enriched").sort("clip_id")
     a0 = clips.row(0, named=True)
     assert (a0["road_class"], a0["day_night"], a0["weather"], a0["weather_source"]) == (
         "primary",
@@ -161,18 +161,18 @@ def test_gold_models_materialise_with_checks(small_lake):
     b = clips.filter(pl.col("drive_id") == DB).row(0, named=True)
     assert (b["weather"], b["weather_source"], b["speed_band"]) == ("rain", "drive", "50-80")
 
-    ev = lake.read_parquet("gold/event_windows.parquet").sort("t_start_ns")
+    ev = read_gold(lake, "event_windows").sort("t_start_ns")
     assert ev["type"].to_list() == ["harsh_brake", "cut_in"]
     hb = ev.row(0, named=True)
     assert (hb["t_end_ns"] - hb["t_start_ns"], hb["n_detections"], hb["severity"]) == (3 * S, 2, 0.9)
     assert hb["clip_id"] == f"{DA}:{T0}" and ev.row(1, named=True)["clip_id"] == f"{DA}:{T0 + 20 * S}"
     assert hb["in_construction_zone"] and hb["road_class"] == "primary"
 
-    sl = lake.read_parquet("gold/slices.parquet")
+    sl = read_gold(lake, "slices")
     counts = dict(sl.group_by("slice").len().iter_rows())
     assert counts == {"night": 2, "fog": 2, "rain": 1, "construction": 1, "occlusion": 1, "urban": 3}
 
-    cube = lake.read_parquet("gold/odd_coverage.parquet")
+    cube = read_gold(lake, "odd_coverage")
     assert cube["hours"].sum() == pytest.approx(3 * 20 / 3600, abs=1e-5)  # each clip holds <= 1 event type
     prim = cube.filter(pl.col("road_class") == "primary")
     assert dict(zip(prim["event_type"], prim["clip_count"], strict=True)) == {"harsh_brake": 1, "cut_in": 1}
@@ -180,7 +180,7 @@ def test_gold_models_materialise_with_checks(small_lake):
 
 
 def test_empty_lake_builds_empty_tables(tmp_path):
-    from av_assets.gold.assets import dbt_resource, gold_dbt_assets
+    from av_assets.gold.assets import dbt_resource, gold_dbt_assets, read_gold
     from av_resources.lake import LakeStorage
 
     lake = LakeStorage(root=str(tmp_path / "lake"))
@@ -191,4 +191,4 @@ def test_empty_lake_builds_empty_tables(tmp_path):
     )
     assert res.success
     for m in ("clip_metadata_enriched", "event_windows", "slices", "odd_coverage"):
-        assert lake.read_parquet(f"gold/{m}.parquet").height == 0  # no dbt-duckdb all-NULL sentinel row
+        assert read_gold(lake, m).height == 0  # no dbt-duckdb all-NULL sentinel row

@@ -1,3 +1,4 @@
+{{ config(location=gold_run_location('clip_metadata_enriched'), meta={'drive_partitioned': true}) }}
 -- One row per clip: the catalog row + the road context over the clip + weather.
 -- Weather precedence: the drive's own report (clip_index) > the weather provider's hour
 -- (weather_hourly, not climatology) > road_context's weather > climatology.

@@ -1,3 +1,4 @@
+{{ config(location=gold_run_location('event_windows'), meta={'drive_partitioned': true}) }}
 -- Detections merged per drive and type (overlapping or <= 1 s apart), each window enriched with the
 -- road context over it (+-100 ms) and re-attached to the clip holding its start.
 with ev as (

@@ -1,8 +1,9 @@
+{{ config(location=gold_run_location('slices'), meta={'drive_partitioned': true}) }}
 -- Named slices of clips (one row per slice and clip). Definitions (docs/gold.md):
 -- night: mostly night by sun elevation; rain / fog: clip weather; construction: any sample in a
 -- construction zone; occlusion: an object track lost for 0.3-3 s and found again; highway: motorway/trunk (+links)
 -- or a speed limit >= 80 km/h; urban: everything matched that is not highway with limits <= 60 km/h.
-with c as (select * from {{ ref('clip_metadata_enriched') }}),
+with c as (select * from {{ ref('clip_metadata_enriched') }} where {{ in_run_drives() }}),
 occ as (
     select distinct c.clip_id
     from c join {{ ref('stg_object_tracks') }} t
