@@ -113,7 +113,7 @@ def trigger_policy(
     deps=[FRAMES, CALIBRATION, SIGNALS],
     kinds={"parquet", "numpy"},
     owners=OWNERS,
-    code_version="1",
+    code_version="2",
     description=(
         "Object tracks per drive from radar detections and lidar clusters: constant-velocity Kalman "
         "filter in the ego's odometry frame, Hungarian association, stable uuid track ids; position and "
@@ -200,7 +200,7 @@ def compute_tracks(lake: LakeStorage, drive_id: str, policy):
     deps=[SIGNALS, TRACKS, CLIPS, ROAD_CONTEXT, POLICY],
     kinds={"parquet", "polars"},
     owners=OWNERS,
-    code_version="1",
+    code_version="2",
     automation_condition=HOURLY_OVER_NEW_CLIPS,
     description=(
         "Events per drive (cut_in, harsh_brake, stationary_hazard, disengagement, speeding, lane_change) "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from av_assets.scenes.ego import EgoState, path_offset
+from av_assets.scenes.ego import EgoState, path_reference
 from av_assets.scenes.policy import DetectorPolicy
 
 EVENT_COLUMNS = ("type", "t_start_ns", "t_end_ns", "severity", "track_id", "detail")
@@ -46,6 +46,16 @@ def merge_intervals(a: np.ndarray, b: np.ndarray, gap_ns: int) -> tuple[np.ndarr
     return starts, ends, member
 
 
+def run_reduce(ufunc, values: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """ufunc (np.minimum, np.maximum, np.fmax...) over each run values[s_k : e_k + 1], vectorised
+    (reduceat over the interleaved bounds; runs are sorted and do not overlap)."""
+    if not s.size:
+        return np.empty(0, dtype=values.dtype)
+    padded = np.concatenate([values, values[-1:]])
+    bounds = np.column_stack([s, e + 1]).ravel()
+    return ufunc.reduceat(padded, bounds)[0::2]
+
+
 def _rows(kind, t_start, t_end, severity, track=None, detail=None):
     return [
         {
@@ -72,7 +82,7 @@ def harsh_brake(ego: EgoState, p: DetectorPolicy) -> list[dict]:
     s, e = runs(ego.accel < p.harsh_brake_mps2)
     s, e = _min_duration(ego.t_ns, s, e, p.harsh_brake_min_s)
     a, b, member = merge_intervals(ego.t_ns[s], ego.t_ns[e], int(p.merge_gap_s * 1e9))
-    peak = np.array([ego.accel[i : j + 1].min() for i, j in zip(s, e, strict=True)])
+    peak = run_reduce(np.minimum, ego.accel, s, e)
     sev = np.zeros(a.size)
     np.minimum.at(sev, member, peak)
     return _rows("harsh_brake", a, b, sev / p.harsh_brake_mps2)
@@ -96,7 +106,7 @@ def speeding(ego: EgoState, limit_mps: np.ndarray, p: DetectorPolicy) -> list[di
     s, e = _min_duration(ego.t_ns, s, e, p.speeding_min_s)
     a, b, member = merge_intervals(ego.t_ns[s], ego.t_ns[e], int(p.merge_gap_s * 1e9))
     sev = np.zeros(a.size)
-    np.maximum.at(sev, member, np.array([np.nanmax(ratio[i : j + 1]) for i, j in zip(s, e, strict=True)]))
+    np.maximum.at(sev, member, run_reduce(np.fmax, ratio, s, e))
     return _rows("speeding", a, b, sev)
 
 
@@ -113,18 +123,32 @@ def _signalled_lane_changes(ego: EgoState, p: DetectorPolicy, lane_width: float)
     for i, j in zip(s, e, strict=True):
         side = np.sign(ego.turn[i])
         lo, hi = max(0, i - int(hz)), min(n - 1, j + int(3 * hz))
-        w = ego.yaw_rate[lo : hi + 1]
+        w = np.nan_to_num(ego.yaw_rate[lo : hi + 1])
         v = ego.speed[lo : hi + 1]
-        net_turn = np.degrees(abs(np.sum(w) * dt))
-        dev = np.cumsum((w - np.mean(w)) * dt)
-        lat = np.cumsum(v * np.sin(dev) * dt)
-        disp = lat[-1]
+        # the heading change while the signal is on: a junction turn happens under the signal (the
+        # blinker cancels as the turn completes); a turn after it has ended is not this manoeuvre
+        net_turn = np.degrees(abs(np.sum(np.nan_to_num(ego.yaw_rate[i : j + 1])) * dt))
         if net_turn > p.lane_change_junction_turn_deg:
             continue  # a turn at a junction
-        if net_turn > p.lane_change_max_heading_deg:
-            # on a bend the mean-yaw detrend cannot isolate the lateral move: the signalled run is it
+        # the road's curvature: the mean yaw rate in the second before the signal and the second after
+        # it; where they differ (a bend's entry or exit inside the window) or the heading changes like
+        # a bend, yaw alone cannot separate the lateral move from the road: the signalled run is it
+        one = max(1, int(hz))
+        r_pre = float(np.mean(np.nan_to_num(ego.yaw_rate[max(0, i - one) : i + 1])))
+        r_post = float(np.mean(np.nan_to_num(ego.yaw_rate[j : min(n, j + one + 1)])))
+        if net_turn > p.lane_change_max_heading_deg or abs(r_pre - r_post) > p.lane_change_max_rate_change:
             out.append((i, j, side, lane_width, "signal"))
             continue
+        # two hypotheses for the road's (unknown) curvature over the window: constant at the window's
+        # mean yaw rate (a bend wholly inside the window), or the rate at its edges (a straight or
+        # steady curve); a lane-width move toward the signalled side under either confirms the signal
+        best = None
+        for road_rate in (float(np.mean(w)), 0.5 * (r_pre + r_post)):
+            lat_h = np.cumsum(v * np.sin(np.cumsum((w - road_rate) * dt)) * dt)
+            if best is None or side * lat_h[-1] > side * best[-1]:
+                best = lat_h
+        lat = best
+        disp = lat[-1]
         if side * disp < p.lane_change_min_frac * lane_width:
             continue
         frac = lat / disp
@@ -204,11 +228,15 @@ def _unsignalled_lane_changes(ego: EgoState, p: DetectorPolicy, lane_width: floa
 
 def lane_changes(ego: EgoState, p: DetectorPolicy, lane_width: float) -> tuple[list[dict], np.ndarray]:
     """The ego's lane changes, from two sources:
-    - lateral motion (`_unsignalled_lane_changes`): the primary evidence, found without any signal;
-    - turn-signal runs as support: over [run start - 1 s, run end + 3 s] the heading deviation from the
-      window's mean yaw rate is integrated into a lateral displacement; >= lane_change_min_frac lane
-      widths toward the signalled side while the heading returns (net turn < lane_change_max_heading_deg);
-      on a bend (20-70 deg) the signalled run itself; > 70 deg is a junction turn.
+    - turn-signal runs (`_signalled_lane_changes`): a run of 1-8 s whose heading change under the
+      signal stays below lane_change_junction_turn_deg (else a junction turn); where the road's
+      curvature differs before and after the signal (yaw rate 1 s either side, beyond
+      lane_change_max_rate_change) or the heading changes like a bend (> lane_change_max_heading_deg),
+      the signalled run itself; else the heading deviation over [run start - 1 s, run end + 3 s] from
+      the road (its yaw rate taken as the window mean or the edges' mean, whichever favours the
+      signal) integrated into a lateral move of >= lane_change_min_frac lane widths toward the
+      signalled side (interval 10 %-90 % of that move);
+    - lateral motion alone (`_unsignalled_lane_changes`), when lane_change_from_lateral_motion.
     Signalled ones win where both overlap. Also returns `lane_shift` on the grid: cumulative
     +-lane width ramps over the detected changes (the lane reference for tracks)."""
     n = ego.t_ns.size
@@ -238,8 +266,10 @@ def lane_changes(ego: EgoState, p: DetectorPolicy, lane_width: float) -> tuple[l
 
 
 def track_lanes(ego: EgoState, tracks, lane_shift: np.ndarray, lane_width: float):
-    """Adds `lateral_offset_m` (from the ego's lane centre) and `lane` (0 ego, +1 left, -1 right, ...)
-    to a tracks frame (t_ns, x, y in base_link)."""
+    """Adds `lateral_offset_m` (from the ego's lane centre), `lane` (0 ego, +1 left, -1 right, ...),
+    `ego_lane_shift_m` and `lane_ref_turn_deg` (the ego path's heading change between the ego and the
+    object's projection on it; null beyond the recorded path) to a tracks frame (t_ns, x, y in
+    base_link)."""
     import polars as pl
 
     if not tracks.height or not ego.t_ns.size:
@@ -247,11 +277,10 @@ def track_lanes(ego: EgoState, tracks, lane_shift: np.ndarray, lane_width: float
             pl.lit(None, pl.Float64).alias("lateral_offset_m"),
             pl.lit(None, pl.Int8).alias("lane"),
             pl.lit(None, pl.Float64).alias("ego_lane_shift_m"),
+            pl.lit(None, pl.Float64).alias("lane_ref_turn_deg"),
         )
-    lat = path_offset(
-        ego, tracks["t_ns"].to_numpy(), tracks["x"].to_numpy(), tracks["y"].to_numpy(), lane_shift
-    )
     t = tracks["t_ns"].to_numpy()
+    lat, turn = path_reference(ego, t, tracks["x"].to_numpy(), tracks["y"].to_numpy(), lane_shift)
     return tracks.with_columns(
         pl.Series("lateral_offset_m", lat),
         pl.Series("lane", np.round(lat / lane_width).astype(np.int8)),
@@ -259,7 +288,18 @@ def track_lanes(ego: EgoState, tracks, lane_shift: np.ndarray, lane_width: float
             "ego_lane_shift_m",
             np.interp(t, ego.t_ns, lane_shift) if lane_shift is not None else np.zeros(t.size),
         ),
+        pl.Series("lane_ref_turn_deg", turn, nan_to_null=True),
     )
+
+
+def sorted_tracks(tracks):
+    """Tracks sorted by (track_id, t_ns) with `_grp`, an integer id per track (consecutive rows of
+    one track share it); idempotent, so detect_drive sorts once for all track detectors."""
+    import polars as pl
+
+    if "_grp" in tracks.columns:
+        return tracks
+    return tracks.sort("track_id", "t_ns").with_columns(pl.col("track_id").rle_id().alias("_grp"))
 
 
 def _guarded(
@@ -280,8 +320,9 @@ def cut_ins(tracks, p: DetectorPolicy, lane_width: float, ego_lane_changes: list
     Interval: last sample in the adjacent lane -> first sample in our lane."""
     if not tracks.height:
         return []
-    tr = tracks.sort("track_id", "t_ns")
-    gid = tr["track_id"].to_numpy()
+    tr = sorted_tracks(tracks)
+    gid = tr["_grp"].to_numpy()
+    names = tr["track_id"]
     t = tr["t_ns"].to_numpy()
     x = tr["x"].to_numpy()
     lat = tr["lateral_offset_m"].to_numpy()
@@ -305,8 +346,10 @@ def cut_ins(tracks, p: DetectorPolicy, lane_width: float, ego_lane_changes: list
     keep = ~_guarded(t0, t1, ga, gb, int(p.cut_in_guard_s * 1e9))
     s, la, t0, t1 = s[keep], la[keep], t0[keep], t1[keep]
     lat_speed = np.abs(lat[la] - lat[s]) / np.maximum((t1 - t0) / 1e9, 0.05)
-    fast = lat_speed >= p.cut_in_min_lateral_mps
-    s, la, t0, t1 = s[fast], la[fast], t0[fast], t1[fast]
+    # faster than a car can move sideways: a track jump (association, or a lidar cluster's centre
+    # sweeping over a large object while the ego turns), not a cut-in
+    fast = (lat_speed >= p.cut_in_min_lateral_mps) & (lat_speed <= p.cut_in_max_lateral_mps)
+    s, la, t0, t1, lat_speed = s[fast], la[fast], t0[fast], t1[fast], lat_speed[fast]
     if not s.size:
         return []
     rate = np.abs(lat[la] - lat[s]) / lane_width / np.maximum((t1 - t0) / 1e9, 0.1)
@@ -315,10 +358,19 @@ def cut_ins(tracks, p: DetectorPolicy, lane_width: float, ego_lane_changes: list
     a, b, member = merge_intervals(t0, t1, int(p.merge_gap_s * 1e9))
     msev = np.zeros(a.size)
     np.maximum.at(msev, member, sev)
+    mlat = np.zeros(a.size)
+    np.maximum.at(mlat, member, lat_speed)
     tracks_of = [[] for _ in range(a.size)]
-    for m, g in zip(member, gid[s], strict=True):
+    for m, g in zip(member, names.gather(s).to_list(), strict=True):
         tracks_of[m].append(str(g))
-    return _rows("cut_in", a, b, msev, track=[",".join(sorted(set(v))) for v in tracks_of])
+    return _rows(
+        "cut_in",
+        a,
+        b,
+        msev,
+        track=[",".join(sorted(set(v))) for v in tracks_of],
+        detail=[f"lateral_mps={v:.2f}" for v in mlat],
+    )
 
 
 def stationary_hazards(tracks, p: DetectorPolicy, lane_width: float) -> list[dict]:
@@ -327,18 +379,26 @@ def stationary_hazards(tracks, p: DetectorPolicy, lane_width: float) -> list[dic
     track is last seen ahead of the ego. Hazards closer than merge_gap_s merge (cones of one zone)."""
     if not tracks.height:
         return []
-    tr = tracks.sort("track_id", "t_ns")
-    gid = tr["track_id"].to_numpy()
+    tr = sorted_tracks(tracks)
+    gid = tr["_grp"].to_numpy()
+    names = tr["track_id"]
     t = tr["t_ns"].to_numpy()
     x = tr["x"].to_numpy()
     lat = tr["lateral_offset_m"].to_numpy()
     still = tr["ground_speed_mps"].to_numpy() <= p.hazard_max_speed_mps
-    cond = still & (x > 0) & (x <= p.hazard_max_ahead_m) & (np.abs(lat) <= p.hazard_lane_frac * lane_width)
     # standing objects: replace the look-ahead lateral offset by the one measured where the ego comes
     # closest (x small), carried back through the ego's own lane changes (ego_lane_shift_m)
     shift = tr["ego_lane_shift_m"].to_numpy() if "ego_lane_shift_m" in tr.columns else np.zeros(t.size)
+    # the lane reference reaches the object: within the recorded path (turn known) and not around a
+    # corner (the ego's path turning more than hazard_max_path_turn_deg before the object: the next road)
+    turn = (
+        tr["lane_ref_turn_deg"].fill_null(np.nan).to_numpy()
+        if "lane_ref_turn_deg" in tr.columns
+        else np.zeros(t.size)
+    )
+    known = ~np.isnan(turn)
     first = np.concatenate([[0], np.flatnonzero(gid[1:] != gid[:-1]) + 1])
-    key = np.where((x > 0) & still, x, np.inf)
+    key = np.where((x > 0) & still & known, x, np.inf)
     gmin = np.minimum.reduceat(key, first)
     sizes = np.diff(np.concatenate([first, [t.size]]))
     at_min = np.full(first.size, -1)
@@ -346,10 +406,19 @@ def stationary_hazards(tracks, p: DetectorPolicy, lane_width: float) -> list[dic
     grp_of_hit = np.searchsorted(first, hit, side="right") - 1
     at_min[grp_of_hit[::-1]] = hit[::-1]
     near = (gmin <= p.hazard_pass_m) & (at_min >= 0)
-    row_near = np.repeat(near, sizes)
+    row_near = np.repeat(near, sizes) & still
     row_at = np.repeat(np.clip(at_min, 0, None), sizes)
-    lat = np.where(row_near & still, lat[row_at] + shift[row_at] - shift, lat)
-    cond = still & (x > 0) & (x <= p.hazard_max_ahead_m) & (np.abs(lat) <= p.hazard_lane_frac * lane_width)
+    lat = np.where(row_near, lat[row_at] + shift[row_at] - shift, lat)
+    # where the object was passed near, its carried-back offset holds; else the look-ahead's needs the
+    # reference to reach it
+    reliable = row_near | (known & (np.nan_to_num(turn, nan=np.inf) <= p.hazard_max_path_turn_deg))
+    cond = (
+        still
+        & reliable
+        & (x > 0)
+        & (x <= p.hazard_max_ahead_m)
+        & (np.abs(lat) <= p.hazard_lane_frac * lane_width)
+    )
     s, e = runs(cond, gid)
     s, e = _min_duration(t, s, e, p.hazard_min_s)
     if not s.size:
@@ -364,9 +433,9 @@ def stationary_hazards(tracks, p: DetectorPolicy, lane_width: float) -> list[dic
     end_idx = np.maximum(gmax[gidx], e)
     a, b, member = merge_intervals(t[s], t[end_idx], int(p.merge_gap_s * 1e9))
     closest = np.full(a.size, np.inf)
-    np.minimum.at(closest, member, np.array([x[i : j + 1].min() for i, j in zip(s, e, strict=True)]))
+    np.minimum.at(closest, member, run_reduce(np.minimum, x, s, e))
     tracks_of = [[] for _ in range(a.size)]
-    for m, g in zip(member, gid[s], strict=True):
+    for m, g in zip(member, names.gather(s).to_list(), strict=True):
         tracks_of[m].append(str(g))
     return _rows(
         "stationary_hazard",
@@ -377,16 +446,135 @@ def stationary_hazards(tracks, p: DetectorPolicy, lane_width: float) -> list[dic
     )
 
 
+def lead_vehicles(
+    tracks, ego: EgoState, p: DetectorPolicy, lane_width: float, gate_m: float = 4.0
+) -> list[dict]:
+    """The lead vehicle: at each track timestamp the nearest moving track (ground speed above
+    hazard_max_speed_mps) ahead in our lane (|lateral offset| <= half a lane width). One row per run
+    of the same lead lasting >= hazard_min_s (gaps up to merge_gap_s bridged): min gap (m), min time
+    headway (gap / ego speed, s) in `detail`; severity = lead_headway_s / min headway (>= 1: closer
+    than the headway rule). Not an event type of the table: a report over radar tracks."""
+    import polars as pl
+
+    if not tracks.height or not ego.t_ns.size:
+        return []
+    cand = tracks.filter(
+        (pl.col("x") > 0)
+        & (pl.col("lateral_offset_m").abs() <= lane_width / 2)
+        & (pl.col("ground_speed_mps") > p.hazard_max_speed_mps)
+    )
+    if not cand.height:
+        return []
+    lead = cand.sort("t_ns", "x").group_by("t_ns", maintain_order=True).first()
+    t = lead["t_ns"].to_numpy()
+    x = lead["x"].to_numpy()
+    tid = lead["track_id"].to_numpy()
+    headway = x / np.maximum(np.interp(t, ego.t_ns, ego.speed), 0.1)
+    gap_ns = int(p.merge_gap_s * 1e9)
+    brk = np.zeros(t.size, bool)
+    # a new lead: a gap in time, or a jump in range beyond the tracker's hard association gate (the
+    # same car re-identified under another track id, e.g. two radar returns of it, is one lead)
+    brk[1:] = (np.diff(t) > gap_ns) | ((tid[1:] != tid[:-1]) & (np.abs(np.diff(x)) > gate_m))
+    s = np.flatnonzero(np.concatenate([[True], brk[1:]]))
+    e = np.concatenate([s[1:] - 1, [t.size - 1]])
+    keep = (t[e] - t[s]) >= p.hazard_min_s * 1e9
+    s, e = s[keep], e[keep]
+    min_gap = run_reduce(np.minimum, x, s, e)
+    min_hw = run_reduce(np.minimum, headway, s, e)
+    return _rows(
+        "lead_vehicle",
+        t[s],
+        t[e],
+        p.lead_headway_s / np.maximum(min_hw, 1e-3),
+        track=[",".join(sorted(set(tid[a : b + 1].tolist()))) for a, b in zip(s, e, strict=True)],
+        detail=[f"min_gap_m={g:.1f} min_headway_s={h:.2f}" for g, h in zip(min_gap, min_hw, strict=True)],
+    )
+
+
 def track_lane_changes(tracks, p: DetectorPolicy, lane_width: float) -> list[dict]:
-    """Lane changes of tracked objects: a track's lateral offset goes from near the centre of one lane
+    """Lane changes of tracked objects (lanes counted from the ego lane: lateral_offset_m), found two
+    ways and merged per track:
+    - centred -> centred (`_centred_lane_changes`): the offset goes from near one lane's centre to
+      near the adjacent lane's centre, staying there;
+    - a lane-line crossing (`_crossing_lane_changes`): the track's reference point crosses the line
+      between two lanes (the highD / NGSIM definition of the lane-change instant) while moving
+      sideways at >= cut_in_min_lateral_mps over the cut_in_min_in_lane_s around it, without crossing
+      back within cut_in_max_s. Finds lane changes of tracks seen only briefly around the crossing.
+    A crossing within cut_in_max_s of a centred lane change of the same track is that lane change."""
+    centred = _centred_lane_changes(tracks, p, lane_width)
+    crossing = _crossing_lane_changes(tracks, p, lane_width)
+    tol = int(p.cut_in_max_s * 1e9)
+    extra = [
+        c
+        for c in crossing
+        if not any(
+            r["track_id"] == c["track_id"]
+            and c["t_start_ns"] <= r["t_end_ns"] + tol
+            and c["t_end_ns"] >= r["t_start_ns"] - tol
+            for r in centred
+        )
+    ]
+    return sorted(centred + extra, key=lambda r: (r["t_start_ns"], r["track_id"]))
+
+
+def _crossing_lane_changes(tracks, p: DetectorPolicy, lane_width: float) -> list[dict]:
+    """See `track_lane_changes`. Interval: the two samples straddling the lane line."""
+    if not tracks.height:
+        return []
+    tr = sorted_tracks(tracks)
+    gid = tr["_grp"].to_numpy()
+    names = tr["track_id"]
+    t = tr["t_ns"].to_numpy()
+    lat = tr["lateral_offset_m"].to_numpy()
+    k = np.round(lat / lane_width)
+    same = np.concatenate([[False], gid[1:] == gid[:-1]])
+    cross = same & np.concatenate([[False], np.abs(np.diff(k)) == 1])
+    ci = np.flatnonzero(cross)
+    if not ci.size:
+        return []
+    direction = np.sign(k[ci] - k[ci - 1])
+    # no crossing back within cut_in_max_s: the next crossing of the same track, opposite way
+    nxt = np.concatenate([ci[1:], [-1]])
+    back = (
+        (nxt >= 0)
+        & (gid[np.clip(nxt, 0, None)] == gid[ci])
+        & (np.concatenate([direction[1:], [0]]) == -direction)
+        & (t[np.clip(nxt, 0, None)] - t[ci] <= p.cut_in_max_s * 1e9)
+    )
+    prv_back = np.concatenate([[False], back[:-1]])  # the return crossing of a weave
+    # sideways motion around the crossing: samples of the track within +-cut_in_min_in_lane_s
+    span_ns = int(t.max() - t.min()) + 1
+    key = gid.astype(np.int64) * span_ns + (t - t.min())
+    half = int(p.cut_in_min_in_lane_s * 1e9)
+    lo = np.searchsorted(key, key[ci] - half)
+    hi = np.searchsorted(key, key[ci] + half, side="right") - 1
+    dur = (t[hi] - t[lo]) / 1e9
+    speed = direction * (lat[hi] - lat[lo]) / np.maximum(dur, 1e-3)
+    ok = ~back & ~prv_back & (dur >= p.cut_in_min_in_lane_s) & (speed >= p.cut_in_min_lateral_mps)
+    ci, direction, speed = ci[ok], direction[ok], speed[ok]
+    if not ci.size:
+        return []
+    return _rows(
+        "track_lane_change",
+        t[ci - 1],
+        t[ci],
+        speed / lane_width,
+        track=[str(g) for g in names.gather(ci).to_list()],
+        detail=["left" if d > 0 else "right" for d in direction],
+    )
+
+
+def _centred_lane_changes(tracks, p: DetectorPolicy, lane_width: float) -> list[dict]:
+    """Centred-to-centred lane changes: a track's lateral offset goes from near the centre of one lane
     (within cut_in_to_frac lane widths of k W) to near the centre of an adjacent lane ((k +- 1) W)
     within cut_in_max_s, at >= cut_in_min_lateral_mps, staying there >= cut_in_min_in_lane_s. Lanes are
     counted from the ego lane (lateral_offset_m); the cut-in is the case where the new lane is ours.
     Interval: last sample centred in the old lane -> first centred in the new one; detail "left"/"right"."""
     if not tracks.height:
         return []
-    tr = tracks.sort("track_id", "t_ns")
-    gid = tr["track_id"].to_numpy()
+    tr = sorted_tracks(tracks)
+    gid = tr["_grp"].to_numpy()
+    names = tr["track_id"]
     t = tr["t_ns"].to_numpy()
     lat = tr["lateral_offset_m"].to_numpy()
     k = np.round(lat / lane_width)
@@ -424,4 +612,11 @@ def track_lane_changes(tracks, p: DetectorPolicy, lane_width: float) -> list[dic
         return []
     side = np.where(lane[s] > lane[la], "left", "right")
     rate = np.abs(lat[s] - lat[la]) / lane_width / np.maximum((t[s] - t[la]) / 1e9, 0.1)
-    return _rows("track_lane_change", t[la], t[s], rate, track=[str(g) for g in gid[s]], detail=list(side))
+    return _rows(
+        "track_lane_change",
+        t[la],
+        t[s],
+        rate,
+        track=[str(g) for g in names.gather(s).to_list()],
+        detail=list(side),
+    )

@@ -94,6 +94,7 @@ def detect_drive(
             or tracks["lateral_offset_m"].null_count() == tracks.height
         ):
             tracks = detect.track_lanes(ego, tracks.drop("lateral_offset_m", "lane", strict=False), shift, w)
+        tracks = detect.sorted_tracks(tracks)  # once for both track detectors
         rows += detect.cut_ins(tracks, p, w, lcs)
         rows += detect.stationary_hazards(tracks, p, w)
     ev = (

@@ -83,6 +83,9 @@ class DetectorPolicy:
     cut_in_to_frac: float = 0.3  # |lateral| <= 0.3 lane widths: in our lane
     cut_in_max_s: float = 5.0
     cut_in_min_lateral_mps: float = 0.5  # lane-change lateral speeds are 0.5-1.5 m/s (naturalistic data)
+    # friction limit: a 3.5 m lane change at <= 0.8 g peak lateral acceleration takes >= 1.7 s, peak
+    # lateral speed ~3.3 m/s; the measured crossing speed (two noisy samples) gets a 2x margin
+    cut_in_max_lateral_mps: float = 6.0
     cut_in_min_in_lane_s: float = 0.5
     cut_in_guard_s: float = 1.0  # ignore while the ego itself changes lane (+- this)
     # stationary hazard: an object in our lane ahead, standing still
@@ -93,13 +96,19 @@ class DetectorPolicy:
     # a standing object's lane is taken where the ego comes closest to it (within this range), where
     # the look-ahead is short and odometry heading drift negligible
     hazard_pass_m: float = 25.0
+    # ... and only where the lane reference reaches it: within the recorded path, and before the
+    # ego's path turns by more than this (an object around a corner is on the next road: 45 deg is
+    # half a right-angle junction turn)
+    hazard_max_path_turn_deg: float = 45.0
+    # lead vehicle (a report, not an event type): time headway rule, the "two-second rule"
+    lead_headway_s: float = 2.0
     # events of one type closer than this are merged
     merge_gap_s: float = 1.0
 
 
 @dataclass(frozen=True)
 class TriggerPolicy:
-    version: str = "trigger-v2"
+    version: str = "trigger-v3"
     tracker: TrackerPolicy = field(default_factory=TrackerPolicy)
     detectors: DetectorPolicy = field(default_factory=DetectorPolicy)
 

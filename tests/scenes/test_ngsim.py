@@ -3,7 +3,8 @@
 Truth from lanelet occupancy: a vehicle changes lane where its lanelet changes to one that is not a
 successor of the previous one. The recorded trajectories are adapted into the object_tracks table format
 (track_id, t_ns, x, y, lateral_offset_m) and run through the same track-level detectors as the fleet:
-`track_lane_changes` over a road-aligned frame (lanes counted from the left lane's centre) and
+`track_lane_changes` over a road-aligned frame (lanes counted from the left lane's centre; centred
+-> centred moves and lane-line crossings) and
 `cut_ins` with every vehicle in turn as the observing ego (lateral offsets from its lane's centre).
 
 Needs commonroad-io (`pip install --no-deps commonroad-io==2026.1` plus its non-protobuf requirements:
@@ -126,8 +127,11 @@ def test_us101_track_lane_changes(us101):
     det = track_lane_changes(tracks, DEFAULT_POLICY.detectors, w)
     m = _match_per_track(det, us101["truth"])["track_lane_change"]
     print("US-101 track lane changes:", m, "lane width", round(w, 2), "truth", us101["truth"], "det", det)
-    assert m["truth"] >= 1
-    assert m["recall"] >= 0.5 and (m["precision"] or 0) >= 0.9, m
+    # measured: 2 truth (vehicles 373 and 389, both to the right), 2 detections, both matched. 373 is
+    # recorded for 0.8 s only and never centred in a lane: found by its lane-line crossing
+    assert m["truth"] == 2
+    assert m["recall"] == 1.0 and (m["precision"] or 0) >= 0.9, m
+    assert {r["track_id"]: r["detail"] for r in det} == {"373": "right", "389": "right"}
 
 
 def test_us101_cut_ins_from_every_vehicle(us101):

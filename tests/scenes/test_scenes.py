@@ -7,8 +7,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from av_assets.scenes.detect import harsh_brake, merge_intervals, runs
-from av_assets.scenes.ego import EgoState
+from av_assets.scenes.detect import (
+    harsh_brake,
+    lane_changes,
+    merge_intervals,
+    run_reduce,
+    runs,
+    stationary_hazards,
+    track_lane_changes,
+    track_lanes,
+)
+from av_assets.scenes.ego import EgoState, path_reference, smooth
 from av_assets.scenes.evaluate import match_events, pool
 from av_assets.scenes.policy import DEFAULT_POLICY, EVENT_TYPES, TriggerPolicy
 from tests.scenes.fleet import SCENES
@@ -19,6 +28,110 @@ def test_runs_and_merge():
     assert s.tolist() == [1, 4, 5] and e.tolist() == [2, 4, 6]
     a, b, m = merge_intervals(np.array([0, 10, 100]), np.array([5, 20, 110]), gap_ns=6)
     assert a.tolist() == [0, 100] and b.tolist() == [20, 110] and m.tolist() == [0, 0, 1]
+
+
+def test_run_reduce_and_smooth_match_the_loops():
+    x = np.random.default_rng(0).normal(size=500)
+    s, e = np.array([0, 7, 100, 499]), np.array([3, 7, 250, 499])
+    assert run_reduce(np.minimum, x, s, e).tolist() == [x[i : j + 1].min() for i, j in zip(s, e, strict=True)]
+    np.testing.assert_array_equal(smooth(x, 1), x)
+    for n in (2, 10, 11):  # centred moving average, windows shrinking at the edges
+        c = np.concatenate([[0.0], np.cumsum(x)])
+        lo = np.clip(np.arange(x.size) - n // 2, 0, x.size)
+        hi = np.clip(np.arange(x.size) - n // 2 + n, 0, x.size)
+        np.testing.assert_array_equal(smooth(x, n), (c[hi] - c[lo]) / np.maximum(hi - lo, 1))
+
+
+def _drive(yaw_rate, turn=None, v=10.0, hz=50.0):
+    n = yaw_rate.size
+    t = np.arange(n, dtype=np.int64) * int(1e9 / hz)
+    z = np.zeros(n)
+    return EgoState(t, z + v, z, yaw_rate, z + 1, z if turn is None else turn, hz, {})
+
+
+def test_path_reference_follows_a_bend():
+    """On a 100 m radius left bend, a car 30 m ahead along the ego's lane has lateral offset ~0 (the
+    old look-ahead along base_link y put it ~4.5 m left); one a lane to the right is ~-3.5 m."""
+    hz, v, radius = 50.0, 10.0, 100.0
+    ego = _drive(np.full(int(20 * hz), v / radius), v=v, hz=hz)
+    arc = 30.0  # metres along the bend from the ego at t = 0
+    phi = arc / radius
+    x, y = radius * np.sin(phi), radius * (1 - np.cos(phi))
+    for offset, want in ((0.0, 0.0), (-3.5, -3.5)):
+        px, py = x + offset * -np.sin(phi), y + offset * np.cos(phi)
+        lat, turn = path_reference(ego, np.array([0]), np.array([px]), np.array([py]))
+        assert lat[0] == pytest.approx(want, abs=0.05)
+        assert turn[0] == pytest.approx(np.degrees(phi), abs=0.5)
+    # beyond the recorded path (20 s x 10 m/s = 200 m): the reference is a guess, turn is NaN
+    assert np.isnan(path_reference(ego, np.array([0]), np.array([250.0]), np.array([0.0]))[1][0])
+
+
+def _lane_change_yaw(hz, v, width=3.5, dur=4.0, side=1.0):
+    """Yaw rate of a smooth lateral move y(t) = width/2 (1 - cos(pi t / dur)) at speed v."""
+    tt = np.arange(int(dur * hz)) / hz
+    heading = np.arctan(side * width / 2 * np.pi / dur * np.sin(np.pi * tt / dur) / v)
+    return np.gradient(heading, 1 / hz)
+
+
+def test_signalled_lane_change_then_a_junction_turn():
+    """A left lane change under the signal, then (signal off) a 90 deg junction turn 1 s later: the
+    lane change counts (the turn is not under the signal). A 90 deg turn under the signal does not."""
+    hz, v = 50.0, 8.0
+    lc = _lane_change_yaw(hz, v)
+    quiet = np.zeros(int(3 * hz))
+    turn90 = np.full(int(2 * hz), np.pi / 2 / 2.0)  # 90 deg in 2 s
+    yaw = np.concatenate([quiet, lc, np.zeros(int(1 * hz)), turn90, quiet])
+    sig = np.zeros(yaw.size)
+    sig[quiet.size - int(0.3 * hz) : quiet.size + lc.size] = 1.0
+    rows, shift = lane_changes(_drive(yaw, sig, v=v, hz=hz), DEFAULT_POLICY.detectors, 3.5)
+    assert len(rows) == 1 and rows[0]["detail"].startswith("left")
+    assert shift[-1] == pytest.approx(3.5)
+    sig2 = np.zeros(yaw.size)
+    a = quiet.size + lc.size + int(1 * hz)
+    sig2[a - int(1 * hz) : a + turn90.size] = 1.0
+    assert lane_changes(_drive(yaw, sig2, v=v, hz=hz), DEFAULT_POLICY.detectors, 3.5)[0] == []
+
+
+def test_track_lane_change_by_lane_line_crossing():
+    """A car seen for 0.8 s while it crosses the line between two lanes at 0.7 m/s is a lane change
+    (never centred in either lane); a car weaving across the line and back within 5 s is not."""
+    t = (np.arange(9) * 0.1 * 1e9).astype(np.int64)
+    a = pl.DataFrame({"track_id": "a", "t_ns": t, "lateral_offset_m": -1.45 - 0.07 * np.arange(9)})
+    tw = (np.arange(40) * 0.1 * 1e9).astype(np.int64)
+    weave = -1.75 + 0.4 * np.sin(np.arange(40) / 39 * 2 * np.pi)
+    b = pl.DataFrame({"track_id": "b", "t_ns": tw, "lateral_offset_m": weave})
+    det = track_lane_changes(pl.concat([a, b]), DEFAULT_POLICY.detectors, 3.5)
+    assert [(r["track_id"], r["detail"]) for r in det] == [("a", "right")]
+
+
+def test_hazard_needs_the_lane_reference_to_reach_it():
+    """A standing object on the ego's own path, 40-60 m ahead along it and seen for 2 s: a hazard on
+    a straight; not when the path turns 60 deg before reaching it (around a corner: the next road)."""
+    from av_assets.scenes.ego import odometry
+
+    hz, v = 50.0, 10.0
+    n = int(12 * hz)
+    t = np.arange(int(1 * hz), int(3 * hz), 5)  # sightings at 10 Hz from 1 s to 3 s
+    corner = np.zeros(n)
+    corner[int(4 * hz) : int(6 * hz)] = np.pi / 3 / 2.0  # 60 deg in 2 s
+    for yaw, want in ((np.zeros(n), 1), (corner, 0)):
+        ego = _drive(yaw, v=v, hz=hz)
+        _, px, py, psi = odometry(ego)
+        k = int(7 * hz)  # the object: where the ego is at 7 s (40-60 m along the path from t)
+        c, sn = np.cos(psi[t]), np.sin(psi[t])
+        dx, dy = px[k] - px[t], py[k] - py[t]
+        tracks = pl.DataFrame(
+            {
+                "track_id": "cone",
+                "t_ns": ego.t_ns[t],
+                "x": c * dx + sn * dy,
+                "y": -sn * dx + c * dy,
+                "ground_speed_mps": np.zeros(t.size),
+            }
+        )
+        tracks = track_lanes(ego, tracks, np.zeros(n), 3.5)
+        assert np.abs(tracks["lateral_offset_m"].to_numpy()).max() < 0.05  # on the path either way
+        assert len(stationary_hazards(tracks, DEFAULT_POLICY.detectors, 3.5)) == want
 
 
 def _ego(accel):
@@ -56,16 +169,22 @@ def test_match_rule_overlap_many_to_one():
     assert (m["precision"], m["recall"]) == (round(2 / 3, 4), 1.0)
 
 
+# Seeds: 11 was used to find and fix the misses (tuning); 23/37 and 41/53 were checked after and each
+# revealed one more fix (a junction turn right after a signalled lane change; a lidar cluster sweeping
+# across a parked car in a turn); HELD_OUT_SEED was never looked at before the floors were set.
+HELD_OUT_SEED = 61
+
+
 @pytest.fixture(scope="session")
 def scene_fleet(tmp_path_factory):
-    """tests/scenes/fleet.py: seed 11, 2 drives x 120 s (speeding needs > 60 s), through the per-drive
-    job with silver/road_context (enrich) when it materialises; redaction left out for time."""
+    """tests/scenes/fleet.py: the held-out seed, 2 drives x 120 s (speeding needs > 60 s), through the
+    per-drive job with silver/road_context (enrich) when it materialises; redaction left out for time."""
     import os
 
     from tests.scenes.fleet import build
 
     saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "AV_LAKE_ROOT", "AV_GROUND_TRUTH_ROOT")}
-    out = build(tmp_path_factory.mktemp("scenes"), fleets=((11, 2, 120.0),))
+    out = build(tmp_path_factory.mktemp("scenes"), fleets=((HELD_OUT_SEED, 2, 120.0),))
     out["landing"] = out["gt_root"].parent  # ground truth: out["gt_root"]
     yield out
     for k, v in saved.items():
@@ -93,17 +212,9 @@ def test_fleet_events_precision_recall(scene_fleet):
         per_drive.append(md["av/eval_vs_ground_truth"].value)
     pooled = pool(per_drive)
     print(json.dumps(pooled))
-    # Issue 7 asks >= 0.9 precision AND recall for every type. Met by harsh_brake, disengagement and
-    # speeding; lane_change, stationary_hazard and cut_in are held here at what they reach today
-    # (regression floors; docs/scenes.md "Known gaps" says why and what is next). Raise, never lower.
-    floors = {  # type: (precision, recall)
-        "harsh_brake": (0.9, 0.9),
-        "disengagement": (0.9, 0.9),
-        "speeding": (0.9, 0.9),
-        "lane_change": (0.9, 0.8),
-        "stationary_hazard": (0.9, 0.6),
-        "cut_in": (0.3, 0.9),
-    }
+    # Issue 7: >= 0.9 precision AND recall for every type on the default fleet (with its near-threshold
+    # negatives), here on a held-out seed. Measured 1.0 / 1.0 for every type (docs/scenes.md).
+    floors = {kind: (0.9, 0.9) for kind in EVENT_TYPES}
     failures = []
     for kind, (p_floor, r_floor) in floors.items():
         if kind not in pooled:
