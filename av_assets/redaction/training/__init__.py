@@ -1,4 +1,5 @@
-"""Reproducible training of the small PII detector (`pii_net`) on DEFAULT-style synthetic renders.
+"""Reproducible training of our PII models on DEFAULT-style synthetic renders only: the small detector
+`pii_net` (`train_pii_net.py`) and its second-stage verifier (`train_pii_verifier.py`).
 
-See `train_pii_net.py` (docstring: the exact commands) and docs/redaction.md.
+Each script's docstring has the exact commands; see docs/redaction.md. Nothing here runs at run time.
 """
