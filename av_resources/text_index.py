@@ -1,15 +1,21 @@
-"""Text search over clip descriptions: one interface (`ClipTextIndex`), two backends.
+"""Text search over clips: one interface (`ClipTextIndex`), two backends, three ranking modes.
 
-- `LanceClipTextIndex`: a LanceDB table under the lake with a native FTS index on `text` (works
-  offline, local folder or s3://; DuckDB's fts extension cannot be loaded here). Default everywhere.
+- `LanceClipTextIndex`: a LanceDB table under the lake (local folder or s3://) holding per clip the
+  text, a native FTS (BM25) index on it, and the text's sentence embedding (`vector`, cosine). Default.
 - `OpenSearchClipTextIndex`: the production backend, the same `upsert`/`search` over OpenSearch's
-  REST API (index mapping, `_bulk` upserts keyed by clip_id, a `bool` query: `multi_match` on `text`
-  plus filters). It talks through a tiny transport (`perform(method, path, body, params)`), the stdlib
-  `UrllibTransport` by default, so it needs no extra package and tests record the requests it builds.
+  REST API (mapping with a `knn_vector` field, `_bulk` upserts keyed by clip_id, a `match` query for
+  words and a `knn` query for meaning, both with the same filters). It talks through a tiny transport
+  (`perform(method, path, body, params)`), the stdlib `UrllibTransport` by default, so it needs no
+  extra package and tests record the requests it builds.
+
+Both take an optional `embedder` (anything with `name`, `version`, `dim` and `embed(texts)` returning
+unit rows): with one, `upsert` stores each row's text embedding and `search` ranks by
+`mode="semantic"` (cosine), `"fts"` (BM25) or `"hybrid"` (reciprocal-rank fusion of the two, the
+default); without one the index is full-text only, as in workflow 4.
 
 Rows are clip-level: `clip_id` is the key of both backends, so a clip is indexed once and results are
-de-duplicated by construction (and again in `dedupe`). Besides the text, a few catalog columns are
-stored for filtering (`FILTER_COLUMNS`): `--where` takes SQL on them for LanceDB, and the simple
+de-duplicated by construction (and again in `dedupe`). Besides the text, catalog columns are stored
+for filtering (`FILTER_COLUMNS`): `--where` takes SQL on them for LanceDB (a prefilter), and the simple
 `col op literal [AND ...]` subset (`parse_where`) that both backends understand.
 """
 
@@ -26,16 +32,32 @@ from pydantic import Field
 from av_resources.clip_store import retry_on_conflict
 
 
+class TextEmbedder(Protocol):
+    name: str
+    version: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> Any: ...  # (n, dim) float array, unit rows
+
+
 class ClipTextIndex(Protocol):
     def upsert(self, rows: Sequence[dict[str, Any]]) -> int: ...
-    def search(self, text: str, limit: int = 10, where: str | None = None) -> list[dict[str, Any]]: ...
+    def search(
+        self, text: str, limit: int = 10, where: str | None = None, mode: str | None = None
+    ) -> list[dict[str, Any]]: ...
 
 
+MODES = ("hybrid", "semantic", "fts")
+VECTOR_DIM = 384  # all-MiniLM-L6-v2; the table's vector width
+RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al. 2009)
 KEY_COLUMNS = ("clip_id", "drive_id", "t_start_ns", "t_end_ns")
 # catalog columns kept beside the text for filters: name -> (arrow type name, OpenSearch type)
 FILTER_COLUMNS = {
     "vehicle_id": ("string", "keyword"),
     "weather": ("string", "keyword"),
+    "day_night": ("string", "keyword"),
+    "road_class": ("string", "keyword"),
+    "event_types": ("string", "keyword"),  # comma text, e.g. "cut_in,lane_change" (LIKE in LanceDB)
     "route_id": ("string", "keyword"),
     "duration_s": ("float64", "double"),
     "distance_m": ("float64", "double"),
@@ -44,18 +66,38 @@ FILTER_COLUMNS = {
     "lat_centroid": ("float64", "double"),
     "lon_centroid": ("float64", "double"),
 }
-TEXT_COLUMNS = (*KEY_COLUMNS, *FILTER_COLUMNS, "text")
+MODEL_COLUMNS = ("embedder", "embedder_version")  # which model wrote `vector` (null: none)
+TEXT_COLUMNS = (*KEY_COLUMNS, *FILTER_COLUMNS, "text", *MODEL_COLUMNS)
 
 
 def text_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Catalog rows -> index rows (`text` from `description` when absent; missing filters None)."""
+    """Catalog rows -> index rows (`text` from `description` when absent; missing filters None;
+    a list of event types becomes comma text)."""
     out = []
     for r in rows:
         row = {k: r.get(k) for k in TEXT_COLUMNS}
         if row["text"] is None:
             row["text"] = r.get("description") or ""
+        if isinstance(row["event_types"], list | tuple):
+            row["event_types"] = ",".join(row["event_types"])
+        if r.get("vector") is not None:
+            row["vector"] = r["vector"]
+        if r.get("embed_text"):  # what to embed when not the whole text (not stored)
+            row["embed_text"] = r["embed_text"]
         out.append(row)
     return out
+
+
+def embed_rows(rows: list[dict[str, Any]], embedder: TextEmbedder | None) -> list[dict[str, Any]]:
+    """Add `vector`, `embedder`, `embedder_version` to rows without a vector (in place)."""
+    todo = [r for r in rows if r.get("vector") is None]
+    if embedder is None or not todo:
+        return rows
+    vecs = embedder.embed([r.get("embed_text") or r["text"] or "" for r in todo])
+    for r, v in zip(todo, vecs, strict=True):
+        r["vector"] = [float(x) for x in v]
+        r["embedder"], r["embedder_version"] = embedder.name, embedder.version
+    return rows
 
 
 def dedupe(results: list[dict[str, Any]], limit: int | None = None) -> list[dict[str, Any]]:
@@ -66,6 +108,22 @@ def dedupe(results: list[dict[str, Any]], limit: int | None = None) -> list[dict
             best[r["clip_id"]] = r
     ranked = sorted(best.values(), key=lambda r: (-r["score"], r["clip_id"]))
     return ranked[:limit] if limit is not None else ranked
+
+
+def rrf(
+    semantic: list[dict[str, Any]], fts: list[dict[str, Any]], limit: int, k: int = RRF_K
+) -> list[dict[str, Any]]:
+    """Reciprocal-rank fusion: score = sum over the two rankings of 1 / (k + rank), rank from 1.
+    Each result keeps `similarity` (cosine) and `bm25` where that ranking found it."""
+    fused: dict[str, dict[str, Any]] = {}
+    for ranking, key in ((semantic, "similarity"), (fts, "bm25")):
+        for rank, r in enumerate(dedupe(ranking), start=1):
+            out = fused.setdefault(r["clip_id"], {**r, "score": 0.0})
+            out["score"] += 1.0 / (k + rank)
+            out[key] = r["score"]
+    for r in fused.values():
+        r["score"] = round(r["score"], 8)
+    return dedupe(list(fused.values()), limit)
 
 
 _COND = re.compile(
@@ -93,10 +151,31 @@ def parse_where(where: str | None) -> list[tuple[str, str, Any]]:
     return out
 
 
+def _mode(mode: str | None, embedder: TextEmbedder | None) -> str:
+    mode = mode or ("hybrid" if embedder is not None else "fts")
+    if mode not in MODES:
+        raise ValueError(f"unknown search mode {mode!r}: one of {', '.join(MODES)}")
+    if mode != "fts" and embedder is None:
+        raise ValueError(f"search mode {mode!r} needs a text embedder (this index is full-text only)")
+    return mode
+
+
+def _candidates(limit: int) -> int:
+    """How deep each ranking goes before fusion."""
+    return max(4 * int(limit), 50)
+
+
 class LanceClipTextIndex:
-    def __init__(self, uri: str, table: str = "clip_text_v2", storage_options: dict | None = None):
-        # v2: filter columns beside the text (v1 held the keys and the text only)
+    def __init__(
+        self,
+        uri: str,
+        table: str = "clip_text_v3",
+        storage_options: dict | None = None,
+        embedder: TextEmbedder | None = None,
+    ):
+        # v3: tag columns and the text embedding (v2: filter columns, no vector; v1: keys + text)
         self.uri, self.table_name, self.storage_options = uri, table, storage_options
+        self.embedder = embedder
 
     def _db(self):
         import lancedb
@@ -110,23 +189,37 @@ class LanceClipTextIndex:
         fields = [("clip_id", pa.string()), ("drive_id", pa.string())]
         fields += [("t_start_ns", pa.int64()), ("t_end_ns", pa.int64())]
         fields += [(k, getattr(pa, t)()) for k, (t, _os) in FILTER_COLUMNS.items()]
-        return pa.schema([*fields, ("text", pa.string())])
+        fields += [("text", pa.string()), ("embedder", pa.string()), ("embedder_version", pa.string())]
+        return pa.schema([*fields, ("vector", pa.list_(pa.float32(), VECTOR_DIM))])
 
-    def upsert(self, rows: Sequence[dict[str, Any]]) -> int:
+    def _open(self):
+        try:
+            return self._db().open_table(self.table_name)
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def upsert(self, rows: Sequence[dict[str, Any]], insert_only: bool = False) -> int:
+        """Upsert by clip_id (`insert_only`: add new clips, leave existing rows as they are)."""
         import pyarrow as pa
 
-        rows = text_rows(rows)
+        rows = embed_rows(text_rows(rows), self.embedder)
         if not rows:
             return 0
+        if self.embedder is not None and self.embedder.dim != VECTOR_DIM:
+            raise ValueError(f"embedder dim {self.embedder.dim} != table vector width {VECTOR_DIM}")
         schema = self._schema()
-        data = pa.Table.from_pylist(rows, schema=schema)
+        data = pa.Table.from_pylist(
+            [{"vector": None, **{k: v for k, v in r.items() if k != "embed_text"}} for r in rows],
+            schema=schema,
+        )
 
         def once():
             db = self._db()
             table = db.create_table(self.table_name, schema=schema, exist_ok=True)
-            table.merge_insert("clip_id").when_matched_update_all().when_not_matched_insert_all().execute(
-                data
-            )
+            merge = table.merge_insert("clip_id")
+            if not insert_only:
+                merge = merge.when_matched_update_all()
+            merge.when_not_matched_insert_all().execute(data, on_bad_vectors="null")  # no embedder: null
             from lancedb.index import FTS
 
             table.create_index("text", config=FTS(), replace=True)
@@ -134,17 +227,62 @@ class LanceClipTextIndex:
         retry_on_conflict(once)
         return len(rows)
 
-    def search(self, text: str, limit: int = 10, where: str | None = None) -> list[dict[str, Any]]:
-        db = self._db()
-        try:
-            table = db.open_table(self.table_name)
-        except (FileNotFoundError, ValueError):
+    def count(self) -> int:
+        t = self._open()
+        return 0 if t is None else t.count_rows()
+
+    def search(
+        self, text: str, limit: int = 10, where: str | None = None, mode: str | None = None
+    ) -> list[dict[str, Any]]:
+        mode = _mode(mode, self.embedder)
+        table = self._open()
+        if table is None:
             return []
+        if mode == "fts":
+            return self._fts(table, text, limit, where)
+        sem = self._semantic(table, text, limit if mode == "semantic" else _candidates(limit), where)
+        if mode == "semantic":
+            return sem
+        return rrf(sem, self._fts(table, text, _candidates(limit), where), limit)
+
+    def _fts(self, table, text: str, limit: int, where: str | None) -> list[dict[str, Any]]:
         q = table.search(text, query_type="fts")
         if where:
             q = q.where(where, prefilter=True)
-        hits = q.limit(limit).to_list()
+        hits = q.select([*TEXT_COLUMNS, "_score"]).limit(limit).to_list()
         return dedupe([_result(h, float(h.get("_score", 0.0))) for h in hits], limit)
+
+    def _semantic(self, table, text: str, limit: int, where: str | None) -> list[dict[str, Any]]:
+        vec = [float(x) for x in self.embedder.embed([text])[0]]
+        cond = "vector IS NOT NULL" + (f" AND ({where})" if where else "")
+        hits = (
+            table.search(vec, vector_column_name="vector")
+            .metric("cosine")
+            .where(cond, prefilter=True)
+            .select([*TEXT_COLUMNS, "_distance"])
+            .limit(limit)
+            .to_list()
+        )
+        return dedupe([_result(h, round(1.0 - float(h["_distance"]), 6)) for h in hits], limit)
+
+    def ensure_vector_index(self, min_rows: int = 20_000) -> str:
+        """An ANN index (IVF_HNSW_SQ, cosine) on `vector` once the table holds `min_rows` rows; below
+        that the flat scan is exact and fast. Later calls fold new rows in (`optimize`)."""
+        t = self._open()
+        if t is None:
+            return "empty"
+        if any("vector" in list(getattr(i, "columns", []) or []) for i in t.list_indices()):
+            retry_on_conflict(lambda: t.optimize())
+            return "optimized"
+        n = t.count_rows()
+        if n < min_rows:
+            return f"flat (<{min_rows} rows)"
+        parts = max(1, min(256, n // 4096))
+        from lancedb.index import IvfHnswSq
+
+        config = IvfHnswSq(distance_type="cosine", num_partitions=parts)
+        retry_on_conflict(lambda: t.create_index("vector", config=config, replace=True))
+        return f"IVF_HNSW_SQ partitions={parts}"
 
 
 def _result(h: dict[str, Any], score: float) -> dict[str, Any]:
@@ -156,6 +294,9 @@ def _result(h: dict[str, Any], score: float) -> dict[str, Any]:
         "score": score,
     }
     out.update({k: h.get(k) for k in FILTER_COLUMNS if h.get(k) is not None})
+    if "event_types" in out:
+        out["event_types"] = [e for e in out["event_types"].split(",") if e]
+    out.update({k: h.get(k) for k in MODEL_COLUMNS if h.get(k) is not None})
     out["text"] = h.get("text")
     return out
 
@@ -195,36 +336,48 @@ class UrllibTransport:
         return json.loads(raw) if raw else {"status": 200}
 
 
-def index_mapping() -> dict[str, Any]:
-    """The index body: `text` analysed with the english analyzer, keys and filters typed."""
+def index_mapping(dim: int = VECTOR_DIM) -> dict[str, Any]:
+    """The index body: `text` analysed with the english analyzer, keys and filters typed, the text
+    embedding as a `knn_vector` (HNSW, cosine, Lucene engine: filters apply inside the k-NN search)."""
     props: dict[str, Any] = {
         "clip_id": {"type": "keyword"},
         "drive_id": {"type": "keyword"},
         "t_start_ns": {"type": "long"},
         "t_end_ns": {"type": "long"},
         "text": {"type": "text", "analyzer": "english"},
+        "embedder": {"type": "keyword"},
+        "embedder_version": {"type": "keyword"},
+        "vector": {
+            "type": "knn_vector",
+            "dimension": int(dim),
+            "method": {"name": "hnsw", "space_type": "cosinesimil", "engine": "lucene"},
+        },
     }
     props.update({k: {"type": os_type} for k, (_t, os_type) in FILTER_COLUMNS.items()})
     return {
-        "settings": {"index": {"number_of_shards": 1, "number_of_replicas": 1}},
+        "settings": {"index": {"number_of_shards": 1, "number_of_replicas": 1, "knn": True}},
         "mappings": {"dynamic": "strict", "properties": props},
     }
 
 
-def bulk_body(index: str, rows: Sequence[dict[str, Any]]) -> str:
-    """NDJSON for `_bulk`: one `index` action per clip with `_id = clip_id` (an upsert by key)."""
+def bulk_body(
+    index: str, rows: Sequence[dict[str, Any]], embedder: TextEmbedder | None = None, action: str = "index"
+) -> str:
+    """NDJSON for `_bulk`: one `index` action per clip with `_id = clip_id` (an upsert by key; `create`:
+    insert only, an existing clip answers 409); the text embedding in `vector` when an embedder is given."""
     lines = []
-    for r in text_rows(rows):
-        lines.append(json.dumps({"index": {"_index": index, "_id": r["clip_id"]}}))
-        lines.append(json.dumps({k: v for k, v in r.items() if v is not None}, sort_keys=True))
+    for r in embed_rows(text_rows(rows), embedder):
+        lines.append(json.dumps({action: {"_index": index, "_id": r["clip_id"]}}))
+        doc = {k: v for k, v in r.items() if v is not None and k != "embed_text"}
+        lines.append(json.dumps(doc, sort_keys=True))
     return "\n".join(lines) + "\n"
 
 
 _RANGE = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
 
 
-def search_body(text: str, limit: int, where: str | None = None) -> dict[str, Any]:
-    """`bool`: `must` a `multi_match` on text, `filter`/`must_not` from `parse_where`."""
+def _filters(where: str | None) -> dict[str, Any]:
+    """`parse_where` -> the `filter` / `must_not` clauses of a `bool` query."""
     filters: list[dict[str, Any]] = []
     must_not: list[dict[str, Any]] = []
     for col, op, value in parse_where(where):
@@ -234,62 +387,128 @@ def search_body(text: str, limit: int, where: str | None = None) -> dict[str, An
             must_not.append({"term": {col: value}})
         else:
             filters.append({"range": {col: {_RANGE[op]: value}}})
-    query: dict[str, Any] = {"must": [{"match": {"text": {"query": text, "operator": "or"}}}]}
+    out: dict[str, Any] = {}
     if filters:
-        query["filter"] = filters
+        out["filter"] = filters
     if must_not:
-        query["must_not"] = must_not
+        out["must_not"] = must_not
+    return out
+
+
+def search_body(text: str, limit: int, where: str | None = None) -> dict[str, Any]:
+    """`bool`: `must` a `match` on text, `filter`/`must_not` from `parse_where`."""
+    query: dict[str, Any] = {"must": [{"match": {"text": {"query": text, "operator": "or"}}}]}
+    query.update(_filters(where))
     return {"size": int(limit), "query": {"bool": query}, "_source": list(TEXT_COLUMNS)}
+
+
+def knn_body(vector: Sequence[float], limit: int, where: str | None = None) -> dict[str, Any]:
+    """A `knn` query on `vector` (k = size = limit); the same filters as `search_body`, inside the
+    k-NN query so they prefilter (Lucene engine) instead of thinning the k results afterwards."""
+    knn: dict[str, Any] = {"vector": [float(x) for x in vector], "k": int(limit)}
+    filt = _filters(where)
+    if filt:
+        knn["filter"] = {"bool": filt}
+    return {"size": int(limit), "query": {"knn": {"vector": knn}}, "_source": list(TEXT_COLUMNS)}
 
 
 class OpenSearchClipTextIndex:
     """The production text index. `transport` is anything with `perform(method, path, body, params)`."""
 
-    def __init__(self, transport, index: str = "av-clip-text-v2", refresh: bool = False):
-        self.transport, self.index, self.refresh = transport, index, refresh
+    def __init__(
+        self,
+        transport,
+        index: str = "av-clip-text-v3",
+        refresh: bool = False,
+        embedder: TextEmbedder | None = None,
+    ):
+        self.transport, self.index, self.refresh, self.embedder = transport, index, refresh, embedder
 
     def ensure_index(self) -> bool:
         """Create the index with its mapping when missing; True when it was created."""
         if self.transport.perform("HEAD", f"/{self.index}").get("status") != 404:
             return False
-        self.transport.perform("PUT", f"/{self.index}", index_mapping())
+        dim = self.embedder.dim if self.embedder is not None else VECTOR_DIM
+        self.transport.perform("PUT", f"/{self.index}", index_mapping(dim))
         return True
 
-    def upsert(self, rows: Sequence[dict[str, Any]]) -> int:
+    def upsert(self, rows: Sequence[dict[str, Any]], insert_only: bool = False) -> int:
+        """Upsert by clip_id (`insert_only`: `create` actions; clips already indexed are left as they are)."""
         if not rows:
             return 0
         self.ensure_index()
         params = {"refresh": "wait_for"} if self.refresh else None
-        out = self.transport.perform("POST", "/_bulk", bulk_body(self.index, rows), params)
+        action = "create" if insert_only else "index"
+        out = self.transport.perform(
+            "POST", "/_bulk", bulk_body(self.index, rows, self.embedder, action), params
+        )
         if out.get("errors"):
-            failed = [i for i in out.get("items", []) if next(iter(i.values())).get("error")]
+            failed = [
+                i
+                for i in out.get("items", [])
+                if next(iter(i.values())).get("error")
+                and not (insert_only and next(iter(i.values())).get("status") == 409)
+            ]
+        else:
+            failed = []
+        if failed:
             raise RuntimeError(f"OpenSearch bulk upsert: {len(failed)} items failed: {failed[:3]}")
         return len(rows)
 
-    def search(self, text: str, limit: int = 10, where: str | None = None) -> list[dict[str, Any]]:
-        out = self.transport.perform("POST", f"/{self.index}/_search", search_body(text, limit, where))
+    def _hits(self, body: dict[str, Any], cosine: bool = False) -> list[dict[str, Any]]:
+        out = self.transport.perform("POST", f"/{self.index}/_search", body)
         hits = (out.get("hits") or {}).get("hits") or []
-        return dedupe([_result(h["_source"], float(h.get("_score") or 0.0)) for h in hits], limit)
+        res = []
+        for h in hits:
+            s = float(h.get("_score") or 0.0)
+            # cosinesimil scores are (1 + cos) / 2: report the cosine, as LanceDB does
+            res.append(_result(h["_source"], round(2.0 * s - 1.0, 6) if cosine else s))
+        return dedupe(res)
+
+    def search(
+        self, text: str, limit: int = 10, where: str | None = None, mode: str | None = None
+    ) -> list[dict[str, Any]]:
+        mode = _mode(mode, self.embedder)
+        if mode == "fts":
+            return self._hits(search_body(text, limit, where))[:limit]
+        n = limit if mode == "semantic" else _candidates(limit)
+        sem = self._hits(knn_body(self.embedder.embed([text])[0], n, where), cosine=True)
+        if mode == "semantic":
+            return sem[:limit]
+        return rrf(sem, self._hits(search_body(text, n, where)), limit)
 
 
 class TextIndexResource(dg.ConfigurableResource):
-    """Where clip descriptions are indexed for `av search text`: LanceDB full-text under the lake
+    """Where clip texts are indexed for `av search text`: LanceDB (FTS + vectors) under the lake
     (local and CI; `s3://` lakes included) or OpenSearch (production)."""
 
     backend: str = Field(default="lancedb", description="lancedb | opensearch")
     opensearch_url: str | None = None
-    opensearch_index: str = "av-clip-text-v2"
+    opensearch_index: str = "av-clip-text-v3"
     opensearch_username: str | None = None
     opensearch_password: str | None = None
+    embedder: str = Field(
+        default="av_assets.catalog.text_embed:minilm",
+        description="module:function returning the sentence embedder (loaded lazily); empty = full text only",
+    )
 
-    def open(self, lake) -> ClipTextIndex:
+    def get_embedder(self) -> TextEmbedder | None:
+        if not self.embedder:
+            return None
+        from av_assets.contracts.registry import load_object
+
+        return load_object(self.embedder)()
+
+    def open(self, lake, embed: bool = True) -> ClipTextIndex:
+        """The index; `embed=False`: without the embedder (full text only; no model is loaded)."""
+        embedder = self.get_embedder() if embed else None
         if self.backend == "opensearch":
             if not self.opensearch_url:
                 raise ValueError("text index backend 'opensearch' needs opensearch_url ($AV_OPENSEARCH_URL)")
             transport = UrllibTransport(
                 self.opensearch_url, self.opensearch_username, self.opensearch_password
             )
-            index = OpenSearchClipTextIndex(transport, index=self.opensearch_index)
+            index = OpenSearchClipTextIndex(transport, index=self.opensearch_index, embedder=embedder)
             index.ensure_index()
             return index
         if self.backend != "lancedb":
@@ -297,4 +516,8 @@ class TextIndexResource(dg.ConfigurableResource):
         from av_resources.clip_store import lance_storage_options
 
         uri = lake.uri("catalog/text")
-        return LanceClipTextIndex(uri, storage_options=lance_storage_options(lake) if "://" in uri else None)
+        return LanceClipTextIndex(
+            uri,
+            storage_options=lance_storage_options(lake) if "://" in uri else None,
+            embedder=embedder,
+        )

@@ -31,8 +31,8 @@ def clip_index_rel(drive_id: str) -> str:
     code_version="1",
     description=(
         "One catalog row per clip (vehicle, UTC start/end, GPS box and centroid, distance, speed stats, "
-        "route id, weather if known, sensors, quality flags), upserted into the clip key-value store and "
-        "the full-text index; Parquet per drive behind the `clip_index` view."
+        "route id, weather if known, sensors, quality flags), upserted into the clip key-value store (and "
+        "inserted into the text index when new); Parquet per drive behind the `clip_index` view."
     ),
 )
 def clip_index(
@@ -67,7 +67,12 @@ def clip_index(
     store = clip_store.open(lake)
     upserted = store.upsert(rows)
     t1 = time.perf_counter()
-    indexed = text_index.open(lake).upsert([{**r, "text": r["description"]} for r in rows])
+    # A first text row per new clip (catalog words, full text only: no model here) so `av search text`
+    # finds a clip as soon as it is catalogued; `catalog/clip_text` (after events and road context)
+    # owns the row after, with its vector.
+    indexed = text_index.open(lake, embed=False).upsert(
+        [{**r, "text": r["description"]} for r in rows], insert_only=True
+    )
     t2 = time.perf_counter()
     md: dict[str, Any] = {
         "av/clips": frame.height,
@@ -87,6 +92,108 @@ def clip_index(
             .to_pandas()
             .to_markdown(index=False)
         )
+    return lineage_result(
+        drive_ids=[drive_id],
+        content_sha256=sha256_bytes(lake.read_bytes(rel)),
+        uri=uri,
+        row_count=frame.height,
+        schema=frame.schema,
+        metadata=md,
+    )
+
+
+def clip_text_rel(drive_id: str) -> str:
+    return f"catalog/clip_text/drive_id={drive_id}/part-0.parquet"
+
+
+@dg.asset(
+    key=["catalog", "clip_text"],
+    group_name="catalog",
+    partitions_def=DRIVES,
+    deps=[
+        dg.AssetKey(["catalog", "clip_index"]),
+        dg.AssetKey(["silver", "event_detections"]),
+        dg.AssetKey(["silver", "road_context"]),
+    ],
+    kinds={"lancedb", "parquet"},
+    owners=["team:perception-data"],
+    code_version="1",
+    description=(
+        "Per clip the text `av search text` searches: a plain-words summary (day/night, weather, road "
+        "class, speed, detected events) plus the catalog description, its all-MiniLM-L6-v2 sentence "
+        "embedding (384-d, embedder name+version in every row) and tag columns for filters, upserted "
+        "by clip_id into the text index (LanceDB FTS + vectors, or OpenSearch match + knn)."
+    ),
+)
+def clip_text(
+    context: dg.AssetExecutionContext, lake: LakeStorage, text_index: TextIndexResource
+) -> dg.MaterializeResult:
+    import polars as pl
+
+    from av_assets.catalog.text_embed import text_index_rows
+    from av_assets.enrich.assets import road_context_rel
+    from av_assets.scenes.assets import events_rel
+
+    drive_id = context.partition_key
+
+    def opt(rel):
+        return lake.read_parquet(rel) if lake.exists(rel) else None
+
+    cat = lake.read_parquet(clip_index_rel(drive_id))
+    rows = text_index_rows(
+        cat.to_dicts(), events=opt(events_rel(drive_id)), road=opt(road_context_rel(drive_id))
+    )
+    t0 = time.perf_counter()
+    index = text_index.open(lake)
+    embedder = getattr(index, "embedder", None)
+    upserted = index.upsert(rows)
+    t1 = time.perf_counter()
+    ann = index.ensure_vector_index() if hasattr(index, "ensure_vector_index") else "backend-managed"
+    keep = [
+        "clip_id",
+        "drive_id",
+        "t_start_ns",
+        "t_end_ns",
+        "day_night",
+        "weather",
+        "road_class",
+        "event_types",
+        "text",
+    ]
+    frame = pl.DataFrame(
+        [{k: r.get(k) for k in keep} for r in rows],
+        schema={
+            "clip_id": pl.String,
+            "drive_id": pl.String,
+            "t_start_ns": pl.Int64,
+            "t_end_ns": pl.Int64,
+            "day_night": pl.String,
+            "weather": pl.String,
+            "road_class": pl.String,
+            "event_types": pl.String,
+            "text": pl.String,
+        },
+    ).with_columns(
+        embedder=pl.lit(embedder.name if embedder else None, pl.String),
+        embedder_version=pl.lit(embedder.version if embedder else None, pl.String),
+    )
+    rel = clip_text_rel(drive_id)
+    uri = lake.write_parquet(rel, frame)
+    md: dict[str, Any] = {
+        "av/clips": len(rows),
+        "av/text_backend": text_index.backend,
+        "av/embedder": embedder.name if embedder else "none (full text only)",
+        "av/embedder_version": embedder.version if embedder else "",
+        "av/dim": embedder.dim if embedder else 0,
+        "av/upserted": upserted,
+        "av/upsert_s": round(t1 - t0, 3),
+        "av/vector_index": ann,
+        "av/event_types": dg.MetadataValue.json(
+            sorted({e for r in rows for e in r["event_types"].split(",") if e})
+        ),
+    }
+    if rows:
+        md["av/example_text"] = rows[0]["text"]
     return lineage_result(
         drive_ids=[drive_id],
         content_sha256=sha256_bytes(lake.read_bytes(rel)),

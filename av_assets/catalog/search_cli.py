@@ -14,7 +14,13 @@ import typer
 
 from av_assets.contracts.cli import ExitCode, emit_json, fail, stderr_console
 
-search_app = typer.Typer(help="Search clips: full text (`text`), and more to come.", no_args_is_help=True)
+search_app = typer.Typer(
+    help="Search clips: by text (`text`: meaning + words), by example (`like`).", no_args_is_help=True
+)
+
+
+# measured in tests/catalog/test_text_semantic.py (docs/catalog.md): see there before changing
+DEFAULT_MODE = "hybrid"
 
 
 def open_text_index(lake=None):
@@ -26,25 +32,44 @@ def open_text_index(lake=None):
 
 
 def text(
-    query: str = typer.Argument(..., help='words, e.g. "night rain highway"'),
+    query: str = typer.Argument(..., help='words, e.g. "night rain highway" or "vehicle merging in front"'),
     k: int = typer.Option(10, "-k", "--limit", min=1, help="clips returned"),
     where: str = typer.Option(
         None,
         "--where",
-        help="SQL filter on the indexed columns, e.g. \"weather = 'rain' AND speed_mean_mps > 15\"",
+        help="SQL prefilter on the indexed columns, e.g. \"day_night = 'night' AND event_types LIKE '%cut_in%'\"",
+    ),
+    mode: str = typer.Option(
+        DEFAULT_MODE,
+        "--mode",
+        help="hybrid (rank fusion of meaning and words) | semantic (cosine) | fts (BM25)",
     ),
     as_json: bool = typer.Option(False, "--json", help='print {"results": [...]} on stdout'),
 ) -> None:
-    """Full-text search over clip descriptions (BM25, LanceDB FTS under the lake)."""
+    """Search clips by text: sentence embeddings (all-MiniLM-L6-v2) fused with BM25 full text, over
+    each clip's summary (conditions, road, speed, detected events) and catalog description."""
+    if not isinstance(mode, str):  # called as a function (the `av catalog search` alias)
+        mode = DEFAULT_MODE
     try:
-        results = open_text_index().search(query, limit=k, where=where)
-    except ValueError as exc:  # a bad --where: usage error
+        results = search_text(query, k=k, where=where, mode=mode)
+    except ValueError as exc:  # a bad --where or --mode: usage error
         fail(f"search failed: {exc}", ExitCode.USAGE)
     except Exception as exc:  # noqa: BLE001 - LanceDB reports SQL errors as generic runtime errors
         if where:
             fail(f"search failed (check --where): {exc}", ExitCode.USAGE)
         raise
     print_results(results, as_json, lambda r: (r.get("text") or "")[:120])
+
+
+def search_text(
+    query: str, k: int = 10, where: str | None = None, mode: str | None = DEFAULT_MODE, index=None
+) -> list[dict]:
+    """`av search text` and `GET /search/text`: the rows of {"results": [...]}, best first.
+    ValueError for a bad mode or an unparsable filter; LanceDB SQL errors pass through."""
+    if not query or not query.strip():
+        raise ValueError("empty query")
+    index = index or open_text_index()
+    return index.search(query, limit=k, where=where or None, mode=mode)
 
 
 def print_results(results: list[dict], as_json: bool, describe) -> None:

@@ -1,0 +1,238 @@
+"""The HTTP retrieval API (workflow 7): FastAPI over the same lake and resources as the `av` CLI.
+
+- `GET /health`: liveness plus what the lake holds (text index rows, embedding rows).
+- `GET /clips/{clip_id}`: a clip's catalog item (the key-value store), 404 when unknown.
+- `GET /search/text?q=&k=&where=&mode=`: `av search text` (meaning + words), `{"results": [...]}`.
+- `GET /search/like/{clip_id}?k=&where=`: `av search like` (clip embeddings), `{"results": [...]}`.
+
+Results have the CONTRACTS.md shape of `av search like|text --json`. Parameters are validated
+(422: a missing `q`, `k` out of range, a malformed clip id); a `where` filter the backend rejects is a
+400 with the reason; an unknown clip is a 404. The lake comes from the environment at app creation
+(`AV_LAKE_ROOT`, `AV_ENV`), as for the CLI. `av api serve` runs it with uvicorn; `av api openapi`
+prints the spec (committed as docs/openapi.json; a test keeps the two equal).
+
+No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at runtime.
+Everything heavy (fastapi, the embedder) is imported inside functions so `av` starts fast.
+"""
+
+import json
+from pathlib import Path
+
+import typer
+
+API_TITLE = "av-platform retrieval API"
+API_VERSION = "1.0.0"
+CLIP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{2,63}:-?[0-9]+$"  # CONTRACTS.md clip id
+MAX_K = 1000
+DESCRIPTION = """Clip retrieval over the av-platform lake.
+
+* **Text to clip** (`/search/text`): each clip's summary (day/night, weather, road class, speed,
+  detected events) and catalog description, embedded with all-MiniLM-L6-v2 and indexed for BM25;
+  ranked by reciprocal-rank fusion of cosine and BM25 (`mode=hybrid`), or by either alone.
+* **More like this** (`/search/like/{clip_id}`): cosine nearest clips over the clip embeddings
+  (signal, track, event, condition and keyframe profile), the query clip excluded.
+* **Clip lookup** (`/clips/{clip_id}`): the catalog item of one clip.
+
+Results are clip-level, de-duplicated and best first: `{"results": [{clip_id, drive_id, t_start_ns,
+t_end_ns, score, ...}]}` (the `av search ... --json` contract). `where` is a SQL prefilter on the
+indexed columns (e.g. `day_night = 'night' AND event_types LIKE '%cut_in%'`); a filter the backend
+rejects is a 400."""
+
+
+def create_app(lake=None, warm: bool = False):
+    """The FastAPI app. `lake`: a LakeStorage (default: the environment's, as the CLI's).
+    `warm`: load the sentence embedder in the background at startup (first text query faster)."""
+    import threading
+    from contextlib import asynccontextmanager
+    from typing import Literal
+
+    from fastapi import FastAPI, HTTPException, Query
+    from fastapi import Path as PathParam
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from av_assets.catalog.search_cli import DEFAULT_MODE, open_text_index, search_text
+    from av_resources.env import build_resources, current_env, local_lake
+
+    lake = lake or local_lake()
+    resources = build_resources(current_env())
+    text_index = resources["text_index"]
+    cache: dict = {}
+
+    def _index():
+        # opened once per app (OpenSearch: one HEAD/PUT for the mapping); the embedder is per process
+        if "text" not in cache:
+            cache["text"] = open_text_index(lake)
+        return cache["text"]
+
+    class ClipResult(BaseModel):
+        """One clip; further fields depend on the search (tags, similarity, bm25, text...)."""
+
+        model_config = ConfigDict(extra="allow")
+        clip_id: str = Field(examples=["20260320t175804-sim-veh-01-49ab65:1774029484203897000"])
+        drive_id: str
+        t_start_ns: int
+        t_end_ns: int
+        score: float = Field(description="higher is better (cosine, BM25, or the fused RRF score)")
+
+    class Results(BaseModel):
+        results: list[ClipResult]
+
+    class Health(BaseModel):
+        status: str
+        version: str
+        text_rows: int | None = Field(None, description="clips in the text index (null: not countable)")
+        embedding_rows: int = Field(description="clips in the clip-embedding table")
+
+    class Error(BaseModel):
+        detail: str
+
+    bad_request = {400: {"model": Error, "description": "a `where` filter the backend rejects"}}
+    not_found = {404: {"model": Error, "description": "no such clip"}}
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        if warm:
+            from av_assets.catalog.text_embed import minilm
+
+            threading.Thread(target=lambda: minilm().embed(["warm up"]), daemon=True).start()
+        yield
+
+    app = FastAPI(
+        title=API_TITLE,
+        version=API_VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "search", "description": "text to clip, clip to clip"},
+            {"name": "clips", "description": "catalog lookups"},
+            {"name": "ops", "description": "health"},
+        ],
+    )
+
+    def _embeddings():
+        from av_assets.embeddings.store import EmbeddingStore
+
+        return EmbeddingStore.for_lake(lake)
+
+    def _bad_where(where: str | None, exc: Exception) -> HTTPException:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return HTTPException(400, f"bad `where` filter {where!r}: {msg[:300]}")
+
+    @app.get("/health", response_model=Health, tags=["ops"], summary="liveness and table sizes")
+    def health() -> Health:
+        count = getattr(_index(), "count", None) if text_index.backend == "lancedb" else None
+        return Health(
+            status="ok",
+            version=API_VERSION,
+            text_rows=count() if count else None,
+            embedding_rows=_embeddings().count(),
+        )
+
+    @app.get(
+        "/clips/{clip_id}",
+        tags=["clips"],
+        summary="a clip's catalog item",
+        responses=not_found,
+        response_model=dict,
+    )
+    def get_clip(
+        clip_id: str = PathParam(..., pattern=CLIP_ID_PATTERN, description="`<drive_id>:<t_start_ns>`"),
+    ) -> dict:
+        item = resources["clip_store"].open(lake).get(clip_id)
+        if item is None:
+            raise HTTPException(404, f"no clip {clip_id!r} in the catalog")
+        out = {}
+        for k, v in item.items():
+            if k.startswith("_"):
+                continue
+            if isinstance(v, str) and v[:1] in "[{":  # lists are stored as JSON text
+                try:
+                    v = json.loads(v)
+                except ValueError:
+                    pass
+            out[k] = v
+        return out
+
+    @app.get(
+        "/search/text",
+        response_model=Results,
+        tags=["search"],
+        summary="clips matching a text (meaning and words)",
+        responses=bad_request,
+    )
+    def text(
+        q: str = Query(..., min_length=1, max_length=1000, description='e.g. "night rain highway"'),
+        k: int = Query(10, ge=1, le=MAX_K, description="clips returned"),
+        where: str | None = Query(None, max_length=2000, description="SQL prefilter on indexed columns"),
+        mode: Literal["hybrid", "semantic", "fts"] = Query(DEFAULT_MODE, description="ranking"),
+    ) -> Results:
+        if not q.strip():
+            raise HTTPException(422, "q is blank")
+        try:
+            return Results(results=search_text(q, k=k, where=where, mode=mode, index=_index()))
+        except Exception as exc:  # noqa: BLE001 - LanceDB reports SQL errors as generic errors
+            if where:
+                raise _bad_where(where, exc) from exc
+            raise
+
+    @app.get(
+        "/search/like/{clip_id}",
+        response_model=Results,
+        tags=["search"],
+        summary="clips most similar to a clip (clip embeddings)",
+        responses={**bad_request, **not_found},
+    )
+    def like(
+        clip_id: str = PathParam(..., pattern=CLIP_ID_PATTERN, description="the query clip"),
+        k: int = Query(20, ge=1, le=MAX_K, description="clips returned"),
+        where: str | None = Query(None, max_length=2000, description="SQL prefilter on the embedding table"),
+    ) -> Results:
+        try:
+            rows = _embeddings().like(clip_id, k=k, where=where or None)
+        except KeyError as exc:
+            raise HTTPException(404, f"no embedding for clip {clip_id!r}") from exc
+        except Exception as exc:  # noqa: BLE001
+            if where:
+                raise _bad_where(where, exc) from exc
+            raise
+        return Results(results=rows)
+
+    return app
+
+
+def openapi_spec() -> dict:
+    """The app's OpenAPI document (what docs/openapi.json holds)."""
+    from av_resources.lake import LakeStorage
+
+    return create_app(lake=LakeStorage(root="/nonexistent-lake")).openapi()
+
+
+# ---- CLI: `av api` ---------------------------------------------------------------------------------
+
+api_app = typer.Typer(
+    help="The HTTP retrieval API (FastAPI): serve it, print its OpenAPI spec.", no_args_is_help=True
+)
+
+
+@api_app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="interface to bind (0.0.0.0 to expose it)"),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port"),
+    warm: bool = typer.Option(True, help="load the sentence embedder at startup"),
+) -> None:
+    """Serve /health, /clips/{id}, /search/text and /search/like/{id} over the lake ($AV_LAKE_ROOT)
+    with uvicorn; docs at /docs, the spec at /openapi.json."""
+    import uvicorn
+
+    uvicorn.run(create_app(warm=warm), host=host, port=port, log_level="info")
+
+
+@api_app.command("openapi")
+def openapi(out: Path = typer.Option(None, "--out", help="write here (default: stdout)")) -> None:
+    """Print (or write) the OpenAPI spec; `av api openapi --out docs/openapi.json` refreshes the
+    committed copy."""
+    text = json.dumps(openapi_spec(), indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
