@@ -113,10 +113,11 @@ def trigger_policy(
     deps=[FRAMES, CALIBRATION, SIGNALS],
     kinds={"parquet", "numpy"},
     owners=OWNERS,
-    code_version="2",
+    code_version="3",
     description=(
         "Object tracks per drive from radar detections and lidar clusters: constant-velocity Kalman "
-        "filter in the ego's odometry frame, Hungarian association, stable uuid track ids; position and "
+        "filter in the ego's odometry frame, Hungarian association, stable uuid track ids; box-centre "
+        "position (x, y), near-face position (x_near, y_near, range_near_m), box size and class guess, "
         "velocity (relative and ground) in base_link, lateral offset and lane relative to the ego lane."
     ),
 )
@@ -200,7 +201,7 @@ def compute_tracks(lake: LakeStorage, drive_id: str, policy):
     deps=[SIGNALS, TRACKS, CLIPS, ROAD_CONTEXT, POLICY],
     kinds={"parquet", "polars"},
     owners=OWNERS,
-    code_version="2",
+    code_version="3",
     automation_condition=HOURLY_OVER_NEW_CLIPS,
     description=(
         "Events per drive (cut_in, harsh_brake, stationary_hazard, disengagement, speeding, lane_change) "

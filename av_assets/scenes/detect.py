@@ -292,6 +292,13 @@ def track_lanes(ego: EgoState, tracks, lane_shift: np.ndarray, lane_width: float
     )
 
 
+def near_x(tracks) -> str:
+    """The column of a track's near-face longitudinal position (`x_near`: where radar/lidar see the
+    object's nearest surface) where the tracks carry it, else `x`. Gaps, horizons and headways are
+    distances to the object's near face, not to its box centre (`x`)."""
+    return "x_near" if "x_near" in tracks.columns else "x"
+
+
 def sorted_tracks(tracks):
     """Tracks sorted by (track_id, t_ns) with `_grp`, an integer id per track (consecutive rows of
     one track share it); idempotent, so detect_drive sorts once for all track detectors."""
@@ -324,7 +331,7 @@ def cut_ins(tracks, p: DetectorPolicy, lane_width: float, ego_lane_changes: list
     gid = tr["_grp"].to_numpy()
     names = tr["track_id"]
     t = tr["t_ns"].to_numpy()
-    x = tr["x"].to_numpy()
+    x = tr[near_x(tr)].to_numpy()
     lat = tr["lateral_offset_m"].to_numpy()
     ahead = (x > 0) & (x <= p.cut_in_max_ahead_m)
     inside = (np.abs(lat) <= p.cut_in_to_frac * lane_width) & ahead
@@ -383,7 +390,7 @@ def stationary_hazards(tracks, p: DetectorPolicy, lane_width: float) -> list[dic
     gid = tr["_grp"].to_numpy()
     names = tr["track_id"]
     t = tr["t_ns"].to_numpy()
-    x = tr["x"].to_numpy()
+    x = tr[near_x(tr)].to_numpy()
     lat = tr["lateral_offset_m"].to_numpy()
     still = tr["ground_speed_mps"].to_numpy() <= p.hazard_max_speed_mps
     # standing objects: replace the look-ahead lateral offset by the one measured where the ego comes
@@ -458,16 +465,17 @@ def lead_vehicles(
 
     if not tracks.height or not ego.t_ns.size:
         return []
+    xc = near_x(tracks)
     cand = tracks.filter(
-        (pl.col("x") > 0)
+        (pl.col(xc) > 0)
         & (pl.col("lateral_offset_m").abs() <= lane_width / 2)
         & (pl.col("ground_speed_mps") > p.hazard_max_speed_mps)
     )
     if not cand.height:
         return []
-    lead = cand.sort("t_ns", "x").group_by("t_ns", maintain_order=True).first()
+    lead = cand.sort("t_ns", xc).group_by("t_ns", maintain_order=True).first()
     t = lead["t_ns"].to_numpy()
-    x = lead["x"].to_numpy()
+    x = lead[xc].to_numpy()
     tid = lead["track_id"].to_numpy()
     headway = x / np.maximum(np.interp(t, ego.t_ns, ego.speed), 0.1)
     gap_ns = int(p.merge_gap_s * 1e9)

@@ -44,6 +44,33 @@ class TrackerPolicy:
     lidar_max_extent_m: float = 14.0
     # radar: detections with track_id 0 are the radar's unconfirmed returns (clutter) when True
     radar_drop_untracked: bool = True
+    # box-centre estimate: radar returns and lidar clusters sit on the object's visible (near) faces;
+    # the centre lies half the object's extent along the line of sight further on. Size priors where
+    # a sensor sees less than the whole object (radar-only tracks, a car seen from behind):
+    # typical mid-size passenger car (~4.4-4.8 m x 1.8-1.9 m x 1.5 m; the evaluator's ego box too),
+    # an adult pedestrian (shoulder width ~0.5 m, stride depth, ~1.7 m tall), a bicycle + rider
+    # (ISO 4210 adult bicycles ~1.7-1.8 m long, handlebar ~0.6 m).
+    vehicle_length_m: float = 4.6
+    vehicle_width_m: float = 1.9
+    vehicle_height_m: float = 1.6
+    pedestrian_size_m: float = 0.6
+    pedestrian_height_m: float = 1.7
+    cyclist_length_m: float = 1.8
+    cyclist_width_m: float = 0.6
+    # class by size/speed: a lidar footprint (longer side, track's 90th percentile) >= this is a vehicle;
+    # <= `small_max_extent_m` a person-sized object; faster than `vehicle_min_speed_mps` (median ground
+    # speed, ~22 km/h: beyond running and most urban cycling) a vehicle; a person-sized object moving
+    # faster than `pedestrian_max_speed_mps` (a brisk run ~3 m/s) a cyclist; standing small: static
+    vehicle_min_extent_m: float = 2.5
+    # widest passenger car without mirrors ~2.0 m (a standing object seen end-on no wider: a parked car)
+    vehicle_max_width_m: float = 2.0
+    small_max_extent_m: float = 1.2
+    vehicle_min_speed_mps: float = 6.0
+    pedestrian_max_speed_mps: float = 3.0
+    small_static_height_m: float = 1.0  # standing lidar-seen objects: cones 0.45-1 m, bollards, barriers ~1 m
+    # a heading from the ground velocity needs this much speed; slower objects are taken as aligned
+    # with the ego (parked cars along the road)
+    heading_min_speed_mps: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -108,7 +135,7 @@ class DetectorPolicy:
 
 @dataclass(frozen=True)
 class TriggerPolicy:
-    version: str = "trigger-v3"
+    version: str = "trigger-v4"
     tracker: TrackerPolicy = field(default_factory=TrackerPolicy)
     detectors: DetectorPolicy = field(default_factory=DetectorPolicy)
 

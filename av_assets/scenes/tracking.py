@@ -221,7 +221,101 @@ TRACK_SCHEMA = {
     "width_m": "Float64",
     "radar_track_id": "Int64",
     "hits": "Int64",
+    "x_near": "Float64",
+    "y_near": "Float64",
+    "range_near_m": "Float64",
+    "box_length_m": "Float64",
+    "box_width_m": "Float64",
+    "box_height_m": "Float64",
+    "heading_rad": "Float64",
+    "class_guess": "String",
 }
+
+CLASSES = ("vehicle", "pedestrian", "cyclist", "static", "unknown")
+
+
+def classify_tracks(track_id, ground_speed, obs_x, obs_y, p: TrackerPolicy):
+    """Per track: class guess and box size from the lidar footprint (the clusters' base_link x/y
+    extents; NaN on radar rows) and the median ground speed:
+    - vehicle: median ground speed >= `vehicle_min_speed_mps`, or moving (>= `heading_min_speed_mps`)
+      with a footprint longer than `small_max_extent_m` (or none seen): the vehicle size prior, the
+      length at least the longest side seen (sensors see a moving car mostly end-on);
+    - pedestrian / cyclist: a person-sized footprint (<= `small_max_extent_m`), moving, split at
+      `pedestrian_max_speed_mps`: their size priors;
+    - vehicle, standing: a footprint seen end-on (across the line of sight wider than
+      `small_max_extent_m`, at most `vehicle_max_width_m`, shorter than `vehicle_min_extent_m` and
+      not deeper than wide): a parked car's rear or front, the vehicle prior along the ego's axis;
+    - static: other standing lidar-seen objects: the footprint seen (90th percentile of the x and y
+      extents; no heading, so no prior: a barrier, a cone, a parked car seen side-on);
+    - unknown: standing, radar only: no size (the position stays the measured one).
+    Returns a polars frame `track_id, class_guess, box_length_m, box_width_m, box_height_m`."""
+    import polars as pl
+
+    prof = (
+        pl.DataFrame({"track_id": track_id, "v": ground_speed, "ex": obs_x, "ey": obs_y})
+        .with_columns(pl.col("ex").fill_nan(None), pl.col("ey").fill_nan(None))
+        .group_by("track_id")
+        .agg(
+            pl.col("v").median().alias("v50"),
+            pl.col("ex").drop_nulls().quantile(0.9).alias("ex"),
+            pl.col("ey").drop_nulls().quantile(0.9).alias("ey"),
+            pl.max_horizontal("ex", "ey").drop_nulls().quantile(0.9).alias("ext"),
+        )
+    )
+    v50 = prof["v50"].to_numpy()
+    ext = prof["ext"].fill_null(np.nan).to_numpy()
+    ex, ey = prof["ex"].fill_null(np.nan).to_numpy(), prof["ey"].fill_null(np.nan).to_numpy()
+    seen = np.isfinite(ext)
+    small = seen & (ext <= p.small_max_extent_m)
+    moving = v50 >= p.heading_min_speed_mps
+    cls = np.full(prof.height, "unknown", dtype=object)
+    cls[seen & ~moving] = "static"
+    cls[moving & ~small] = "vehicle"
+    cls[moving & small] = "pedestrian"
+    cls[moving & small & (v50 > p.pedestrian_max_speed_mps)] = "cyclist"
+    cls[v50 >= p.vehicle_min_speed_mps] = "vehicle"
+    # standing and seen end-on: wider than a person, no wider than a car, deeper than wide is not
+    # seen: a parked car's rear/front (a barrier across the road is wider than any car)
+    end_on = (
+        seen & ~moving & ~small & (ext < p.vehicle_min_extent_m) & (ey >= ex) & (ey <= p.vehicle_max_width_m)
+    )
+    cls[end_on] = "vehicle"
+    e = np.nan_to_num(ext, nan=0.0)
+    kinds = [cls == "vehicle", cls == "pedestrian", cls == "cyclist", cls == "static"]
+    length = np.select(
+        kinds, [np.maximum(p.vehicle_length_m, e), p.pedestrian_size_m, p.cyclist_length_m, ex], np.nan
+    )
+    width = np.select(kinds, [p.vehicle_width_m, p.pedestrian_size_m, p.cyclist_width_m, ey], np.nan)
+    height = np.select(
+        kinds,
+        [p.vehicle_height_m, p.pedestrian_height_m, p.pedestrian_height_m, p.small_static_height_m],
+        np.nan,
+    )
+    return prof.select("track_id").with_columns(
+        pl.Series("class_guess", cls.astype(str)),
+        pl.Series("box_length_m", length),
+        pl.Series("box_width_m", width),
+        pl.Series("box_height_m", height),
+    )
+
+
+def box_centre(x, y, heading, length, width, source, obs_x, obs_y):
+    """Box centre from a near-surface position (base_link): the visible faces are toward the sensor,
+    so the centre lies further along the line of sight u by the box's half extent along u,
+    (L/2)|h.u| + (W/2)|n.u| (h heading, n its normal). A lidar cluster's bounding-box centre already
+    sits half its observed depth along u (obs_x|u_x| + obs_y|u_y|) past the near face: only the rest.
+    Unknown sizes (NaN) leave the position as it is. Returns (x, y)."""
+    r = np.hypot(x, y)
+    ux, uy = (
+        np.divide(x, r, out=np.ones_like(x), where=r > 0),
+        np.divide(y, r, out=np.zeros_like(y), where=r > 0),
+    )
+    hx, hy = np.cos(heading), np.sin(heading)
+    half = 0.5 * (length * np.abs(hx * ux + hy * uy) + width * np.abs(-hy * ux + hx * uy))
+    seen = 0.5 * (np.nan_to_num(obs_x) * np.abs(ux) + np.nan_to_num(obs_y) * np.abs(uy))
+    shift = np.where(source == "lidar", np.clip(half - seen, 0.0, None), half)
+    shift = np.nan_to_num(shift)
+    return x + ux * shift, y + uy * shift
 
 
 def empty_tracks():
@@ -256,23 +350,40 @@ def _track_table(rows, ego: EgoState, p: TrackerPolicy, drive_id: str, pose):
     w = np.interp(t, ego.t_ns, np.nan_to_num(ego.yaw_rate))
     # relative velocity in the rotating ego frame: v_rel = v_ground - v_ego - omega x p
     rvx, rvy = gvx - v + w * by, gvy - w * bx
+    gspeed = np.hypot(gvx, gvy)
+    length, width = df["length"].to_numpy(), df["width"].to_numpy()
+    source = df["source"].to_numpy()
+    cls = classify_tracks(df["track_id"], gspeed, length, width, p)
+    box = df.select("track_id").join(cls, on="track_id", how="left", maintain_order="left")
+    heading = np.where(gspeed >= p.heading_min_speed_mps, np.arctan2(gvy, gvx), 0.0)
+    cx, cy = box_centre(
+        bx, by, heading, box["box_length_m"].to_numpy(), box["box_width_m"].to_numpy(), source, length, width
+    )
     out = pl.DataFrame(
         {
             "drive_id": [drive_id] * df.height,
             "track_id": df["track_id"],
             "t_ns": df["t_ns"].cast(pl.Int64),
-            "x": bx,
-            "y": by,
+            "x": cx,
+            "y": cy,
             "vx": rvx,
             "vy": rvy,
             "vx_ground": gvx,
             "vy_ground": gvy,
-            "ground_speed_mps": np.hypot(gvx, gvy),
+            "ground_speed_mps": gspeed,
             "source": df["source"],
             "length_m": df["length"],
             "width_m": df["width"],
             "radar_track_id": df["radar_id"].cast(pl.Int64),
             "hits": df["hits"].cast(pl.Int64),
+            "x_near": bx,
+            "y_near": by,
+            "range_near_m": np.hypot(bx, by),
+            "box_length_m": box["box_length_m"],
+            "box_width_m": box["box_width_m"],
+            "box_height_m": box["box_height_m"],
+            "heading_rad": heading,
+            "class_guess": box["class_guess"],
         }
     )
     return out.sort("t_ns", "track_id")
