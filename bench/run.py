@@ -71,6 +71,9 @@ def main(argv: list[str]) -> int:
                 file=sys.stderr,
             )
     out = HERE / "results.json"
+    if only and out.exists():  # a partial run replaces its own cases and keeps the others' last results
+        ran = {r["name"] for r in results}
+        results = [r for r in json.loads(out.read_text()) if r["name"] not in ran] + results
     tmp = out.with_suffix(".json.part")
     tmp.write_text(json.dumps(results, indent=2) + "\n")
     tmp.replace(out)
