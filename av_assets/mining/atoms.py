@@ -305,11 +305,11 @@ def following(inputs, max_gap_m: float = 30.0) -> pl.DataFrame:
     moving = inputs.ego.filter(pl.col("speed_mps") >= MOVING_MPS).select("t_ns")
     ahead = tr.filter(
         (pl.col("lane") == 0)
-        & (pl.col("x") > 0)
-        & (pl.col("x") <= max_gap_m)
+        & (pl.col("x_near") > 0)
+        & (pl.col("x_near") <= max_gap_m)  # the gap: to the lead's near face
         & (pl.col("vx_ground") >= MOVING_MPS)  # moving, in the ego's direction
     ).join(moving, on="t_ns", how="semi")
-    lead = ahead.sort("t_ns", "x").group_by("t_ns", maintain_order=True).first()
+    lead = ahead.sort("t_ns", "x_near").group_by("t_ns", maintain_order=True).first()
     return _objects(lead)
 
 
@@ -359,8 +359,8 @@ def vehicle_in_ego_lane(inputs, max_dist_m: float = IN_LANE_AHEAD_M) -> pl.DataF
         tr.filter(
             pl.col("track_id").is_in(veh.implode())
             & (pl.col("lane") == 0)
-            & (pl.col("x") > 0)
-            & (pl.col("x") <= max_dist_m)
+            & (pl.col("x_near") > 0)
+            & (pl.col("x_near") <= max_dist_m)
         )
     )
 

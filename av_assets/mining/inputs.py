@@ -20,7 +20,18 @@ SPEED_SIGNALS = ("SPEED.SPEED", "vEgo", "speed")  # m/s on the SI grid
 WHEEL_PREFIX = "WHEEL_SPEEDS.WHEEL_SPEED_"
 YAW_SIGNALS = ("angular_velocity.z", "KINEMATICS.YAW_RATE", "yaw_rate")  # rad/s on the SI grid
 
-TRACK_COLUMNS = ("x", "y", "vx_ground", "vy_ground", "ground_speed_mps", "lane", "length_m", "width_m")
+# x, y: the box centre; x_near: the near face (gaps and distances ahead are measured to it)
+TRACK_COLUMNS = (
+    "x",
+    "y",
+    "x_near",
+    "vx_ground",
+    "vy_ground",
+    "ground_speed_mps",
+    "lane",
+    "length_m",
+    "width_m",
+)
 
 
 def rel_paths(drive_id: str) -> dict[str, str]:
@@ -110,6 +121,7 @@ def snap_tracks(tracks: pl.DataFrame | None, grid: np.ndarray) -> pl.DataFrame:
     for c in TRACK_COLUMNS:
         if c not in t.columns:
             t = t.with_columns(pl.lit(None, dtype=schema[c]).alias(c))
+    t = t.with_columns(pl.col("x_near").fill_null(pl.col("x")))  # tables from before the centre estimate
     t = (
         t.select(cols)
         .with_columns(snap(pl.col("t_ns")).alias("t_ns"))
