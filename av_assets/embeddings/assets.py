@@ -16,32 +16,25 @@ def embeddings_rel(drive_id: str) -> str:
     return f"ml/clip_embeddings/drive_id={drive_id}/part-0.parquet"
 
 
-def _keyframe_hists(lake: LakeStorage, drive_id: str, max_per_clip_s: float = 1.0) -> list:
-    """(t_ns, colour histogram) of the drive's redacted keyframes, at most one per `max_per_clip_s`."""
-    import io
+def keyframe_embeddings_rel(drive_id: str) -> str:
+    return f"ml/keyframe_embeddings/drive_id={drive_id}/part-0.parquet"
 
-    import numpy as np
-    from PIL import Image
 
-    from av_assets.embeddings.features import colour_histogram
+def _decode_keyframes(lake: LakeStorage, drive_id: str, size: tuple[int, int]) -> tuple[list, list]:
+    """(keyframe rows, RGB images) of the drive's redacted keyframes; unreadable frames are skipped."""
+    from av_assets.embeddings.visual import decode_rgb
 
     rel = f"silver/redacted_frames/drive_id={drive_id}/index.parquet"
     if not lake.exists(rel):
-        return []
-    idx = lake.read_parquet(rel).sort("t_ns")
-    out, last = [], None
-    for r in idx.iter_rows(named=True):
-        if last is not None and r["t_ns"] - last < max_per_clip_s * 1e9:
-            continue
+        return [], []
+    rows, images = [], []
+    for r in lake.read_parquet(rel).sort("sensor_id", "t_ns").iter_rows(named=True):
         try:
-            with Image.open(io.BytesIO(lake.read_bytes(r["path"]))) as im:
-                im.draft("RGB", (32, 32))
-                rgb = np.asarray(im.convert("RGB").resize((32, 18)))
-        except Exception:  # noqa: BLE001 - an unreadable frame only loses its descriptor
+            images.append(decode_rgb(lake.read_bytes(r["path"]), size))
+        except Exception:  # noqa: BLE001 - an unreadable frame only loses its row
             continue
-        out.append((int(r["t_ns"]), colour_histogram(rgb)))
-        last = r["t_ns"]
-    return out
+        rows.append({"drive_id": drive_id, "sensor_id": r["sensor_id"], "t_ns": int(r["t_ns"])})
+    return rows, images
 
 
 @dg.asset(
@@ -58,10 +51,10 @@ def _keyframe_hists(lake: LakeStorage, drive_id: str, max_per_clip_s: float = 1.
     ],
     kinds={"lancedb"},
     owners=["team:perception-data"],
-    code_version="1",
+    code_version="2",
     description=(
-        "One L2-normalised vector per clip (signal profile, track profile, event/condition tags, keyframe "
-        "colour histogram; model name+version in every row), upserted by clip_id into LanceDB "
+        "One L2-normalised vector per clip (signal profile, track profile, event/condition tags, mean "
+        "VisualEncoder vector of its redacted keyframes; model name+version in every row), upserted by clip_id into LanceDB "
         "<lake>/ml/embeddings (ANN index from 256 rows) for `av search like`."
     ),
     **gpu_step(),
@@ -72,16 +65,20 @@ def clip_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.
     from av_assets.catalog.assets import clip_index_rel
     from av_assets.embeddings.features import DIM, MODEL_NAME, MODEL_VERSION, clip_vectors
     from av_assets.embeddings.store import EmbeddingStore
+    from av_assets.embeddings.visual import DEFAULT_ENCODER
     from av_assets.enrich.assets import road_context_rel
     from av_assets.scenes.assets import events_rel, tracks_rel
     from av_assets.sync.assets import clips_rel
 
     drive_id = context.partition_key
+    encoder = DEFAULT_ENCODER
     t0 = time.perf_counter()
 
     def opt(rel):
         return lake.read_parquet(rel) if lake.exists(rel) else None
 
+    keyframes, images = _decode_keyframes(lake, drive_id, encoder.input_size)
+    visual = encoder.encode(images)
     clips = lake.read_parquet(clips_rel(drive_id))
     grid = lake.read_parquet(f"silver/signals_grid/drive_id={drive_id}/part-0.parquet")
     cat = opt(clip_index_rel(drive_id))
@@ -93,7 +90,8 @@ def clip_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.
         events=opt(events_rel(drive_id)),
         road=opt(road_context_rel(drive_id)),
         catalog=catalog,
-        keyframe_hist=_keyframe_hists(lake, drive_id),
+        keyframe_hist=[(kf["t_ns"], v) for kf, v in zip(keyframes, visual, strict=True)],
+        visual_dim=encoder.dim,
     )
     t1 = time.perf_counter()
     store = EmbeddingStore.for_lake(lake)
@@ -110,6 +108,8 @@ def clip_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.
         "av/model": MODEL_NAME,
         "av/model_version": MODEL_VERSION,
         "av/dim": DIM,
+        "av/visual_encoder": f"{encoder.name}.{encoder.version}",
+        "av/keyframes": len(keyframes),
         "av/clips": len(rows),
         "av/upserted": upserted,
         "av/table_rows": store.count(),
@@ -117,6 +117,104 @@ def clip_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.
         "av/ann_index": index,
         "av/features_s": round(t1 - t0, 3),
         "av/upsert_s": round(t2 - t1, 3),
+    }
+    return lineage_result(
+        drive_ids=[drive_id],
+        content_sha256=sha256_bytes(lake.read_bytes(rel)),
+        uri=uri,
+        row_count=len(rows),
+        metadata=md,
+    )
+
+
+@dg.asset(
+    key=["ml", "keyframe_embeddings"],
+    group_name="embeddings",
+    partitions_def=DRIVES,
+    deps=[
+        dg.AssetKey(["silver", "redacted_frames"]),
+        dg.AssetKey(["silver", "clips"]),
+        dg.AssetKey(["catalog", "clip_index"]),
+        dg.AssetKey(["silver", "event_detections"]),
+        dg.AssetKey(["silver", "object_tracks"]),
+        dg.AssetKey(["silver", "signals_grid"]),
+        dg.AssetKey(["silver", "road_context"]),
+    ],
+    kinds={"lancedb"},
+    owners=["team:perception-data"],
+    code_version="1",
+    description=(
+        "One L2-normalised vector per redacted keyframe: a visual encoder (VisualEncoder protocol; "
+        "colour/light/layout/edge descriptor today, a perception backbone later) plus the driving "
+        "context of +-1 s; upserted by keyframe_id into LanceDB <lake>/ml/keyframe_embeddings."
+    ),
+    **gpu_step(),
+)
+def keyframe_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
+    import polars as pl
+
+    from av_assets.catalog.assets import clip_index_rel
+    from av_assets.embeddings.features import (
+        KEYFRAME_MODEL_NAME,
+        keyframe_dim,
+        keyframe_model_version,
+        keyframe_vectors,
+    )
+    from av_assets.embeddings.store import EmbeddingStore
+    from av_assets.embeddings.visual import DEFAULT_ENCODER
+    from av_assets.enrich.assets import road_context_rel
+    from av_assets.scenes.assets import events_rel, tracks_rel
+    from av_assets.sync.assets import clips_rel
+
+    drive_id = context.partition_key
+    encoder = DEFAULT_ENCODER
+    t0 = time.perf_counter()
+
+    def opt(rel):
+        return lake.read_parquet(rel) if lake.exists(rel) else None
+
+    keyframes, images = _decode_keyframes(lake, drive_id, encoder.input_size)
+    t1 = time.perf_counter()
+    visual = encoder.encode(images)
+    t2 = time.perf_counter()
+    cat = opt(clip_index_rel(drive_id))
+    rows = keyframe_vectors(
+        keyframes,
+        visual,
+        encoder,
+        lake.read_parquet(clips_rel(drive_id)).to_dicts(),
+        lake.read_parquet(f"silver/signals_grid/drive_id={drive_id}/part-0.parquet"),
+        tracks=opt(tracks_rel(drive_id)),
+        events=opt(events_rel(drive_id)),
+        road=opt(road_context_rel(drive_id)),
+        catalog={r["clip_id"]: r for r in cat.to_dicts()} if cat is not None else {},
+    )
+    t3 = time.perf_counter()
+    store = EmbeddingStore.keyframes_for_lake(lake)
+    upserted = store.upsert(rows)
+    index = store.ensure_index()
+    t4 = time.perf_counter()
+
+    dim = keyframe_dim(encoder.dim)
+    frame = (
+        pl.DataFrame(rows, schema_overrides={"vector": pl.Array(pl.Float32, dim)}) if rows else pl.DataFrame()
+    )
+    rel = keyframe_embeddings_rel(drive_id)
+    uri = lake.write_parquet(rel, frame)
+    md: dict[str, Any] = {
+        "av/model": KEYFRAME_MODEL_NAME,
+        "av/model_version": keyframe_model_version(encoder),
+        "av/visual_encoder": f"{encoder.name}.{encoder.version}",
+        "av/dim": dim,
+        "av/keyframes": len(rows),
+        "av/upserted": upserted,
+        "av/table_rows": store.count(),
+        "av/table_uri": store.uri.rstrip("/") + f"/{store.table_name}.lance",
+        "av/ann_index": index,
+        "av/decode_s": round(t1 - t0, 3),
+        "av/encode_s": round(t2 - t1, 3),
+        "av/context_s": round(t3 - t2, 3),
+        "av/upsert_s": round(t4 - t3, 3),
     }
     return lineage_result(
         drive_ids=[drive_id],

@@ -11,7 +11,8 @@ each L2-normalised and weighted, then the whole is L2-normalised:
   objects entering the ego lane
 - events: multi-hot over the detected event types whose interval overlaps the clip
 - conditions: day/night, weather, road class (one-hot)
-- visual: a colour histogram of the clip's redacted keyframes (when given)
+- visual: the mean VisualEncoder vector of the clip's redacted keyframes (colour, light, layout,
+  edges today; see visual.py)
 
 Scalars use fixed reference scales (not fleet statistics), so a clip's vector depends only on its
 own drive: per-drive runs stay independent and re-running a drive reproduces its vectors.
@@ -25,18 +26,20 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from av_assets.embeddings.visual import colour_histogram  # noqa: F401 - re-exported (tests, clip visual)
+
 MODEL_NAME = "av-clip-profile"
-MODEL_VERSION = "1"  # bump when the features or weights change what is written
-DIM = 128  # fixed width (blocks zero-padded) so the ANN index (PQ sub-vectors) divides it
+MODEL_VERSION = "2"  # bump when the features or weights change what is written (2: colour-layout visual)
+DIM = 160  # fixed width (blocks zero-padded) so the ANN index (PQ sub-vectors) divides it
 
 EVENT_TYPES = ("cut_in", "harsh_brake", "stationary_hazard", "disengagement", "speeding", "lane_change")
-DAY_NIGHT = ("day", "twilight", "night")
+DAY_NIGHT = ("day", "dusk", "night")  # silver/road_context labels (enrich/sun.py); "twilight" read as dusk
 WEATHERS = ("clear", "cloudy", "rain", "snow", "fog")
 ROAD_CLASSES = ("motorway", "trunk", "primary", "secondary", "tertiary", "residential", "service")
 
 VIS_BINS = 3  # colour histogram bins per channel (27 joint bins)
 
-WEIGHTS = {"signals": 1.0, "tracks": 0.6, "events": 1.2, "conditions": 0.5, "visual": 0.3}
+WEIGHTS = {"signals": 1.0, "tracks": 0.6, "events": 1.2, "conditions": 0.5, "visual": 1.0}
 
 SPEED = ("SPEED.SPEED",)
 ACCEL_X = ("KINEMATICS.ACCEL_X", "linear_acceleration.x")
@@ -120,7 +123,8 @@ def track_block(tracks: pl.DataFrame | None, a: int, b: int) -> np.ndarray:
         else 0
     )
     lane = t["lane"].to_numpy() if "lane" in t.columns else np.full(t.height, 99)
-    x = t["x"].to_numpy()
+    near = pl.coalesce("x_near", "x") if "x_near" in t.columns else pl.col("x")
+    x = t.select(near)[:, 0].to_numpy()  # gaps to the near face
     vx = t["vx"].fill_null(0.0).to_numpy() if "vx" in t.columns else np.zeros(t.height)
     lead = (lane == 0) & (x > 0)
     gaps = x[lead]
@@ -169,12 +173,21 @@ def _mode(frame: pl.DataFrame | None, col: str, a: int, b: int) -> str | None:
     return str(s.mode().sort()[0])
 
 
-def colour_histogram(rgb: np.ndarray, bins: int = VIS_BINS) -> np.ndarray:
-    """Joint RGB histogram (bins^3), normalised to sum 1: a cheap visual descriptor of a keyframe."""
-    q = (rgb.reshape(-1, 3).astype(np.int64) * bins) // 256
-    idx = q[:, 0] * bins * bins + q[:, 1] * bins + q[:, 2]
-    h = np.bincount(idx, minlength=bins**3).astype(float)
-    return h / max(h.sum(), 1.0)
+def _event_hot(types: Sequence[str]) -> np.ndarray:
+    """Multi-hot over EVENT_TYPES plus 'no event'."""
+    return np.asarray([1.0 if t in types else 0.0 for t in EVENT_TYPES] + [0.0 if types else 1.0])
+
+
+def _conditions(day_night: str | None, weather: str | None, road_class: str | None) -> np.ndarray:
+    light = "dusk" if day_night == "twilight" else day_night
+    return np.asarray(
+        _one_hot(light, DAY_NIGHT) + _one_hot(weather, WEATHERS) + _one_hot(road_class, ROAD_CLASSES)
+    )
+
+
+_SIGNAL_DIM = 4 * 4 + (len(SPEED_BINS) - 1) + (len(ACCEL_BINS) - 1) + (len(YAW_BINS) - 1) + 4
+_TRACK_DIM = 10
+_CONDITION_DIM = len(DAY_NIGHT) + len(WEATHERS) + len(ROAD_CLASSES)
 
 
 def clip_vectors(
@@ -186,8 +199,15 @@ def clip_vectors(
     road: pl.DataFrame | None = None,
     catalog: dict[str, dict[str, Any]] | None = None,
     keyframe_hist: list[tuple[int, np.ndarray]] | None = None,
+    visual_dim: int | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per clip: clip_id, drive_id, times, tags and `vector` (DIM floats, unit norm)."""
+    """One row per clip: clip_id, drive_id, times, tags and `vector` (DIM floats, unit norm).
+    `keyframe_hist`: (t_ns, visual vector) of the drive's keyframes (a VisualEncoder's output); the
+    visual block is their mean over the clip (zeros of `visual_dim` without keyframes)."""
+    if visual_dim is None:
+        from av_assets.embeddings.visual import DEFAULT_ENCODER
+
+        visual_dim = len(keyframe_hist[0][1]) if keyframe_hist else DEFAULT_ENCODER.dim
     catalog = catalog or {}
     rows = []
     for c in clips:
@@ -201,13 +221,9 @@ def clip_vectors(
         blocks = {
             "signals": signal_block(grid, a, b),
             "tracks": track_block(tracks, a, b),
-            "events": np.asarray([1.0 if t in types else 0.0 for t in EVENT_TYPES] + [0.0 if types else 1.0]),
-            "conditions": np.asarray(
-                _one_hot(day_night, DAY_NIGHT)
-                + _one_hot(weather, WEATHERS)
-                + _one_hot(road_class, ROAD_CLASSES)
-            ),
-            "visual": np.mean(vis, axis=0) if vis else np.zeros(VIS_BINS**3),
+            "events": _event_hot(types),
+            "conditions": _conditions(day_night, weather, road_class),
+            "visual": np.mean(vis, axis=0) if vis else np.zeros(visual_dim),
         }
         parts = [WEIGHTS[k] * _unit(v) for k, v in blocks.items()]
         vec = np.concatenate(parts)
@@ -227,6 +243,82 @@ def clip_vectors(
                 "speed_mean_mps": cat.get("speed_mean_mps"),
                 "model": MODEL_NAME,
                 "model_version": MODEL_VERSION,
+                "vector": vec.astype(np.float32).tolist(),
+            }
+        )
+    return rows
+
+
+# --- keyframes --------------------------------------------------------------------------------------
+
+KEYFRAME_MODEL_NAME = "av-keyframe-profile"
+KEYFRAME_MODEL_VERSION = "1"  # bump when the context blocks or weights change
+KEYFRAME_WINDOW_NS = 1_000_000_000  # context of a keyframe: [t - 1 s, t + 1 s)
+KEYFRAME_WEIGHTS = {"visual": 1.0, "signals": 0.6, "tracks": 0.4, "events": 0.8, "conditions": 0.5}
+
+
+def keyframe_dim(visual_dim: int) -> int:
+    """Vector width for a visual encoder of `visual_dim`: visual + context blocks, rounded up to 32
+    (so PQ sub-vectors divide it)."""
+    width = visual_dim + _SIGNAL_DIM + _TRACK_DIM + len(EVENT_TYPES) + 1 + _CONDITION_DIM
+    return -(-width // 32) * 32
+
+
+def keyframe_model_version(encoder) -> str:
+    """The keyframe model version names the visual encoder too: '1+colour-layout.1'."""
+    return f"{KEYFRAME_MODEL_VERSION}+{encoder.name}.{encoder.version}"
+
+
+def keyframe_vectors(
+    keyframes: Sequence[dict[str, Any]],
+    visual: np.ndarray,
+    encoder,
+    clips: Sequence[dict[str, Any]],
+    grid: pl.DataFrame,
+    *,
+    tracks: pl.DataFrame | None = None,
+    events: pl.DataFrame | None = None,
+    road: pl.DataFrame | None = None,
+    catalog: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per keyframe ({drive_id, sensor_id, t_ns}): the encoder's visual vector (`visual[i]`,
+    from the redacted frame) with the driving context of [t - 1 s, t + 1 s) (signals, tracks, detected
+    events) and the conditions at t, each block unit-normalised and weighted; unit norm overall."""
+    catalog = catalog or {}
+    dim = keyframe_dim(encoder.dim)
+    version = keyframe_model_version(encoder)
+    spans = sorted((int(c["t_start_ns"]), int(c["t_end_ns"]), c["clip_id"]) for c in clips)
+    rows = []
+    for kf, vis in zip(keyframes, visual, strict=True):
+        t = int(kf["t_ns"])
+        a, b = t - KEYFRAME_WINDOW_NS, t + KEYFRAME_WINDOW_NS
+        clip_id = next((cid for s, e, cid in spans if s <= t < e), None)
+        cat = catalog.get(clip_id, {}) if clip_id else {}
+        types = clip_event_types(events, a, b)
+        day_night = _mode(road, "day_night", a, b)
+        weather = _mode(road, "weather", a, b) or cat.get("weather")
+        road_class = _mode(road, "road_class", a, b)
+        blocks = {
+            "visual": np.asarray(vis, float),
+            "signals": signal_block(grid, a, b),
+            "tracks": track_block(tracks, a, b),
+            "events": _event_hot(types),
+            "conditions": _conditions(day_night, weather, road_class),
+        }
+        vec = np.concatenate([KEYFRAME_WEIGHTS[k] * _unit(v) for k, v in blocks.items()])
+        vec = _unit(np.pad(vec, (0, dim - vec.size)))
+        rows.append(
+            {
+                "keyframe_id": f"{kf['drive_id']}:{kf['sensor_id']}:{t}",
+                "drive_id": kf["drive_id"],
+                "clip_id": clip_id,
+                "sensor_id": kf["sensor_id"],
+                "t_ns": t,
+                "event_types": ",".join(types),
+                "day_night": day_night,
+                "weather": weather,
+                "model": KEYFRAME_MODEL_NAME,
+                "model_version": version,
                 "vector": vec.astype(np.float32).tolist(),
             }
         )

@@ -1,5 +1,11 @@
-"""Clip embeddings end to end: a small fleet through `av process` (which runs ml/clip_embeddings),
-then the vectors, `av search like`, and neighbour quality against the fleet's ground-truth events."""
+"""Clip and keyframe embeddings end to end: a fleet of 6 drives x 50 s (18 clips, ~600 keyframes)
+through `av process` (which runs ml/clip_embeddings and ml/keyframe_embeddings), then the vectors,
+`av search like`, and neighbour quality against the fleet's ground truth (events, weather, light).
+
+Quality: precision@3 of a clip's nearest clips that share its ground-truth event-type set (exactly),
+its conditions (weather and light), or either, vs what random vectors score (the expected precision
+of a random ranking: the share of relevant clips among the others). Weights were chosen on seed 11;
+this fleet (seed 7) is held out."""
 
 import json
 
@@ -9,23 +15,41 @@ import polars as pl
 import pytest
 
 from av_assets.contracts.schemas import validation_errors
-from av_assets.embeddings.features import DIM, MODEL_NAME, MODEL_VERSION, clip_vectors, colour_histogram
+from av_assets.embeddings.features import (
+    DIM,
+    KEYFRAME_MODEL_NAME,
+    MODEL_NAME,
+    MODEL_VERSION,
+    clip_vectors,
+    colour_histogram,
+    keyframe_dim,
+    keyframe_model_version,
+)
+from av_assets.embeddings.visual import DEFAULT_ENCODER
 from tests.helpers import processed_fleet
 
-K = 2
+K = 3
+# The module fixture simulates and processes 6 drives x 50 s: ~2.5 min on an idle 2-core machine, but
+# over 15 min (the default timeout) when the machine is shared by several test runs.
+pytestmark = pytest.mark.timeout(2400)
+
+
+def _md(instance, key):
+    return instance.get_latest_materialization_event(dg.AssetKey(["ml", key])).asset_materialization.metadata
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    args = ["--drives", "3", "--duration", "40", "--seed", "7", "--camera", "160x90"]
+    args = ["--drives", "6", "--duration", "50", "--seed", "7", "--camera", "160x90"]
     with processed_fleet(tmp_path_factory.mktemp("emb"), *args) as f:
-        md = (
-            f["instance"]
-            .get_latest_materialization_event(dg.AssetKey(["ml", "clip_embeddings"]))
-            .asset_materialization.metadata
-        )
         gts = [json.loads(p.read_text()) for p in (f["landing"] / "_ground_truth").glob("*.json")]
-        yield {"rows": f["rows"], "lake": f["lake"], "md": md, "gt": {g["drive_id"]: g for g in gts}}
+        yield {
+            "rows": f["rows"],
+            "lake": f["lake"],
+            "md": _md(f["instance"], "clip_embeddings"),
+            "kf_md": _md(f["instance"], "keyframe_embeddings"),
+            "gt": {g["drive_id"]: g for g in gts},
+        }
 
 
 def _table(lake):
@@ -42,30 +66,51 @@ def _like(*args):
     return CliRunner().invoke(app, ["search", "like", *args])
 
 
-def _gt_types(fleet) -> dict[str, set[str]]:
-    """Ground-truth event types per clip (time overlap), read only here in the test."""
+def _conditions(gt: dict, a: int, b: int) -> tuple:
+    """Ground-truth (weather, light) at the start of [a, b)."""
+    return tuple(
+        next((c["value"] for c in gt["conditions"][k] if c["t_start_ns"] < b and c["t_end_ns"] >= a), None)
+        for k in ("weather", "light")
+    )
+
+
+def _gt_clips(fleet) -> dict[str, tuple[frozenset, tuple]]:
+    """Ground truth per clip (read only here in the test): (event types overlapping, conditions)."""
     clips = pl.concat(
         [fleet["lake"].read_parquet(p) for p in fleet["lake"].list("silver/clips", "*/part-0.parquet")]
     )
     out = {}
     for c in clips.iter_rows(named=True):
-        events = fleet["gt"][c["drive_id"]].get("events") or []
-        out[c["clip_id"]] = {
-            e["type"] for e in events if e["t_start_ns"] < c["t_end_ns"] and e["t_end_ns"] >= c["t_start_ns"]
-        }
+        gt, a, b = fleet["gt"][c["drive_id"]], c["t_start_ns"], c["t_end_ns"]
+        types = frozenset(
+            e["type"] for e in gt.get("events") or [] if e["t_start_ns"] < b and e["t_end_ns"] >= a
+        )
+        out[c["clip_id"]] = (types, _conditions(gt, a, b))
     return out
 
 
-def _precision(ranked: dict[str, list[str]], truth: dict[str, set[str]]) -> float:
-    scores = [np.mean([bool(truth[n] & truth[q]) for n in ns]) for q, ns in ranked.items() if truth[q] and ns]
-    return float(np.mean(scores))
+RELEVANT = {
+    "events": lambda q, n: q[0] == n[0],
+    "conditions": lambda q, n: q[1] == n[1],
+    "either": lambda q, n: q[0] == n[0] or q[1] == n[1],
+}
+
+
+def _precision(ranked: dict[str, list[str]], truth: dict, rel) -> float:
+    return float(np.mean([np.mean([rel(truth[q], truth[n]) for n in ns]) for q, ns in ranked.items()]))
+
+
+def _random_baseline(truth: dict, rel) -> float:
+    """Expected precision@k of random vectors = share of relevant items among the others, per query."""
+    ids = list(truth)
+    return float(np.mean([np.mean([rel(truth[q], truth[n]) for n in ids if n != q]) for q in ids]))
 
 
 def test_process_runs_embeddings_every_clip_unit_norm(fleet):
     for r in fleet["rows"]:
         assert r["run"]["success"] and "ml/clip_embeddings" in r["run"]["materialized"], r
     rows = _table(fleet["lake"]).table().to_arrow().to_pylist()
-    clip_ids = set(_gt_types(fleet))
+    clip_ids = set(_gt_clips(fleet))
     assert {r["clip_id"] for r in rows} == clip_ids and len(rows) == len(clip_ids)
     for r in rows:
         v = np.asarray(r["vector"])
@@ -93,24 +138,64 @@ def test_search_like_json_contract_excludes_query(fleet):
     assert _like("nope:1", "--json").exit_code == 2
 
 
-def test_neighbours_share_ground_truth_events_better_than_random(fleet):
+def test_neighbours_share_ground_truth_well_above_random(fleet):
     store = _table(fleet["lake"])
-    truth = _gt_types(fleet)
-    ours = {q: [r["clip_id"] for r in store.like(q, k=K)] for q in truth}
-    p_ours = _precision(ours, truth)
-    ids = sorted(truth)
-    rng = np.random.default_rng(0)
-    p_rand = []
-    for _ in range(200):
-        v = rng.normal(size=(len(ids), DIM))
-        v /= np.linalg.norm(v, axis=1, keepdims=True)
-        sim = v @ v.T
-        np.fill_diagonal(sim, -np.inf)
-        ranked = {q: [ids[j] for j in np.argsort(-sim[i])[:K]] for i, q in enumerate(ids)}
-        p_rand.append(_precision(ranked, truth))
-    p_rand = float(np.mean(p_rand))
-    print(f"precision@{K}: embeddings {p_ours:.3f} vs random {p_rand:.3f} over {len(ids)} clips")
-    assert p_ours >= p_rand + 0.05, (p_ours, p_rand)
+    truth = _gt_clips(fleet)
+    ranked = {q: [r["clip_id"] for r in store.like(q, k=K)] for q in truth}
+    report = {}
+    for name, rel in RELEVANT.items():
+        report[name] = (_precision(ranked, truth, rel), _random_baseline(truth, rel))
+    print(
+        f"precision@{K} over {len(truth)} clips (ours vs random): "
+        + ", ".join(f"{k} {o:.3f} vs {r:.3f}" for k, (o, r) in report.items())
+    )
+    # measured (seed 7, three runs): events 0.167 vs 0.039, conditions 0.333-0.389 vs 0.235,
+    # either 0.500-0.556 vs 0.275
+    assert report["either"][0] >= report["either"][1] + 0.18, report
+    assert report["events"][0] >= report["events"][1] + 0.1, report
+    assert report["conditions"][0] >= report["conditions"][1] + 0.05, report
+
+
+def test_keyframe_table_rows_and_neighbours(fleet):
+    from av_assets.embeddings.store import EmbeddingStore
+
+    lake = fleet["lake"]
+    store = EmbeddingStore.keyframes_for_lake(lake)
+    frames = pl.concat([lake.read_parquet(p) for p in lake.list("silver/redacted_frames", "*/index.parquet")])
+    rows = store.table().to_arrow().to_pylist()
+    assert len(rows) == frames.height == store.count() and len({r["keyframe_id"] for r in rows}) == len(rows)
+    dim = keyframe_dim(DEFAULT_ENCODER.dim)
+    version = keyframe_model_version(DEFAULT_ENCODER)
+    for r in rows:
+        v = np.asarray(r["vector"])
+        assert v.shape == (dim,) and abs(np.linalg.norm(v) - 1) < 1e-5
+        assert (r["model"], r["model_version"]) == (KEYFRAME_MODEL_NAME, version)
+    assert sum(r["clip_id"] is not None for r in rows) >= 0.95 * len(rows)
+    md = fleet["kf_md"]
+    assert md["av/model_version"].value == version and md["av/table_rows"].value == len(rows)
+    # ~600 keyframes: the IVF_PQ index was built (>= 256 rows) and answers the searches below
+    assert store.has_vector_index() and md["av/ann_index"].value.startswith(("IVF_PQ", "optimized"))
+    # per-drive Parquet copies hold the same rows
+    parquet = pl.concat(
+        [lake.read_parquet(p) for p in lake.list("ml/keyframe_embeddings", "*/part-0.parquet")]
+    )
+    assert parquet.height == len(rows)
+    # neighbours from *other* drives share the keyframe's ground-truth light (day/dusk/night)
+    light = {
+        r["keyframe_id"]: _conditions(fleet["gt"][r["drive_id"]], r["t_ns"], r["t_ns"] + 1)[1] for r in rows
+    }
+    drive = {r["keyframe_id"]: r["drive_id"] for r in rows}
+    queries = rows[::10]
+    ours, base = [], []
+    for q in queries:
+        hits = store.search_vector(q["vector"], k=5, where=f"drive_id != '{q['drive_id']}'")
+        assert len(hits) == 5 and all(h["drive_id"] != q["drive_id"] for h in hits)
+        ours.append(np.mean([light[h["keyframe_id"]] == light[q["keyframe_id"]] for h in hits]))
+        others = [k for k in light if drive[k] != q["drive_id"]]
+        base.append(np.mean([light[k] == light[q["keyframe_id"]] for k in others]))
+    p_ours, p_base = float(np.mean(ours)), float(np.mean(base))
+    print(f"keyframes: precision@5 same light in other drives {p_ours:.3f} vs random {p_base:.3f}")
+    assert p_ours >= min(1.0, p_base + 0.2), (p_ours, p_base)
 
 
 def test_clip_vectors_values():
