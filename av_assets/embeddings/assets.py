@@ -37,18 +37,22 @@ def _decode_keyframes(lake: LakeStorage, drive_id: str, size: tuple[int, int]) -
     return rows, images
 
 
+# what a clip's or keyframe's vector is made of: its frames and the driving context around them
+CONTEXT_INPUTS = [
+    dg.AssetKey(["catalog", "clip_index"]),
+    dg.AssetKey(["silver", "event_detections"]),
+    dg.AssetKey(["silver", "object_tracks"]),
+    dg.AssetKey(["silver", "signals_grid"]),
+    dg.AssetKey(["silver", "road_context"]),
+    dg.AssetKey(["silver", "redacted_frames"]),
+]
+
+
 @dg.asset(
     key=["ml", "clip_embeddings"],
     group_name="embeddings",
     partitions_def=DRIVES,
-    deps=[
-        dg.AssetKey(["catalog", "clip_index"]),
-        dg.AssetKey(["silver", "event_detections"]),
-        dg.AssetKey(["silver", "object_tracks"]),
-        dg.AssetKey(["silver", "signals_grid"]),
-        dg.AssetKey(["silver", "road_context"]),
-        dg.AssetKey(["silver", "redacted_frames"]),
-    ],
+    deps=CONTEXT_INPUTS,
     kinds={"lancedb"},
     owners=["team:perception-data"],
     code_version="2",
@@ -131,15 +135,7 @@ def clip_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.
     key=["ml", "keyframe_embeddings"],
     group_name="embeddings",
     partitions_def=DRIVES,
-    deps=[
-        dg.AssetKey(["silver", "redacted_frames"]),
-        dg.AssetKey(["silver", "clips"]),
-        dg.AssetKey(["catalog", "clip_index"]),
-        dg.AssetKey(["silver", "event_detections"]),
-        dg.AssetKey(["silver", "object_tracks"]),
-        dg.AssetKey(["silver", "signals_grid"]),
-        dg.AssetKey(["silver", "road_context"]),
-    ],
+    deps=[*CONTEXT_INPUTS, dg.AssetKey(["silver", "clips"])],
     kinds={"lancedb"},
     owners=["team:perception-data"],
     code_version="1",
