@@ -20,8 +20,11 @@ def _usage(message: str, as_json: bool) -> None:
 
 def mine(
     query: str = typer.Argument(
-        ..., help='a scenario query, e.g. "cut_in and at_night" or "then(harsh_braking, cut_in, within_s=3)"'
+        None,
+        help='a scenario query, e.g. "cut_in and at_night" or "then(cut_in, harsh_braking, within_s=30)"; '
+        "`av mine --atoms` lists the atoms",
     ),
+    atoms: bool = typer.Option(False, "--atoms", help="list the atoms of the query language and exit"),
     budget: int = typer.Option(20, "--budget", min=0, help="clips to select at most"),
     budget_cost: float = typer.Option(
         None,
@@ -48,6 +51,11 @@ def mine(
     from av_assets.mining.mine import mine as run_mine
     from av_resources.env import local_lake
 
+    if atoms:
+        _print_atoms(as_json)
+        return
+    if not query:
+        _usage("missing QUERY (see `av mine --atoms` for the atoms)", as_json)
     try:
         program = compile_query(query)
     except QueryError as exc:
@@ -88,4 +96,28 @@ def mine(
             f"{c['matched_s']:.1f}",
             str(len(c["track_ids"])),
         )
+    Console().print(table)
+
+
+def _print_atoms(as_json: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from av_assets.mining.atoms import ATOMS
+
+    rows = [
+        {"atom": name, "scope": a["scope"], "params": a["params"], "description": a["doc"]}
+        for name, a in sorted(ATOMS.items())
+    ]
+    if as_json:
+        emit_json(
+            {"atoms": rows, "relations": ["and", "or", "not", "then(A, B, within_s=N)", "during(A, B)"]}
+        )
+        return
+    table = Table(title="atoms (combine with and / or / not, then(A, B, within_s=N), during(A, B))")
+    for col in ("atom", "scope", "params", "description"):
+        table.add_column(col)
+    for r in rows:
+        params = ", ".join(f"{k}={v!r}" for k, v in r["params"].items())
+        table.add_row(r["atom"], r["scope"], params, r["description"])
     Console().print(table)

@@ -21,6 +21,7 @@ Three parts, plain functions over data (no Dagster, no lake I/O except `evaluate
 
 import json
 import math
+import os
 import sys
 import uuid
 from collections.abc import Iterable, Mapping
@@ -670,6 +671,20 @@ def _default_sigterm():
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
+@contextmanager
+def _quiet_progress():
+    """av2 draws a tqdm bar per threshold search (hundreds per golden set): off unless AV_VERBOSE=1.
+    tqdm reads TQDM_DISABLE when a bar is made; av2's worker processes inherit it."""
+    if os.environ.get("AV_VERBOSE") == "1" or "TQDM_DISABLE" in os.environ:
+        yield
+        return
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("TQDM_DISABLE", None)
+
+
 def run_av2(labels: dict, predictions: dict, *, max_range_m: int = MAX_RANGE_M) -> dict[str, Any]:
     """av2's scenario-mining `evaluate` (HOTA objective, `dataset_dir=None`: no map ROI pruning) on
     prepared sequences, called once per prompt: av2 treats every prompt as its own class (own score
@@ -689,7 +704,7 @@ def run_av2(labels: dict, predictions: dict, *, max_range_m: int = MAX_RANGE_M) 
     for prompt in prompts:
         lab = {seq: frames for seq, frames in labels.items() if seq[1] == prompt}
         pred = {seq: predictions[seq] for seq in lab}
-        with redirect_stdout(sys.stderr), _default_sigterm():
+        with redirect_stdout(sys.stderr), _default_sigterm(), _quiet_progress():
             values = evaluate(
                 pred, lab, objective_metric="HOTA", max_range_m=max_range_m, dataset_dir=None, out=None
             )

@@ -97,7 +97,8 @@ def apply_where(cands: pl.DataFrame, where: str | None) -> pl.DataFrame:
     try:
         return cands.sql(f"SELECT * FROM self WHERE {where}")
     except Exception as exc:  # noqa: BLE001 - polars raises several SQL error types
-        raise ValueError(f"invalid --where {where!r}: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"invalid --where {where!r}: {first}") from None
 
 
 def mine(

@@ -134,3 +134,19 @@ def test_program_atoms_and_scope():
     assert compile_query("at_night or cut_in").scope == "mixed"
     assert compile_query("cut_in and at_night").scope == "object"
     assert compile_query("during(at_night, cut_in)").scope == "ego"
+
+
+def test_cli_lists_the_atoms_and_requires_a_query():
+    import json
+
+    from typer.testing import CliRunner
+
+    from av_assets.cli import app
+    from av_assets.mining.atoms import ATOMS
+
+    r = CliRunner().invoke(app, ["mine", "--atoms", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert [a["atom"] for a in doc["atoms"]] == sorted(ATOMS) and len(doc["atoms"]) >= 26
+    assert {"cut_in", "harsh_braking", "following", "at_night"} <= {a["atom"] for a in doc["atoms"]}
+    assert CliRunner().invoke(app, ["mine"]).exit_code == 2
