@@ -40,6 +40,7 @@ def query(
 
     con = connect(local_lake())
     try:
+        _read_only(con, sql)
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]
         rows = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
@@ -51,6 +52,20 @@ def query(
         emit_json(rows)
     else:
         _print_table(rows, limit, columns)
+
+
+READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}  # also DESCRIBE, SHOW, SUMMARIZE, WITH ... (all SELECT)
+
+
+def _read_only(con, sql: str) -> None:
+    """A query reads: COPY ... TO, CREATE, ATTACH, INSTALL, SET ... are refused before anything runs."""
+    for stmt in con.extract_statements(sql):
+        kind = str(stmt.type).rsplit(".", 1)[-1]
+        if kind not in READ_ONLY_STATEMENTS:
+            fail(
+                f"av query is read-only: {kind} statements are refused (SELECT / EXPLAIN only)",
+                ExitCode.USAGE,
+            )
 
 
 def _print_table(rows: list[dict], limit: int, columns: list[str] | None = None) -> None:

@@ -67,3 +67,13 @@ def test_help_explains_itself(lake_env):
     assert top.returncode == 0 and "query" in top.stdout and "Exit codes" in top.stdout
     q = _av(["query", "--help"], lake_env)
     assert q.returncode == 0 and "DuckDB" in q.stdout and "--json" in q.stdout
+
+
+def test_query_is_read_only(lake_env, tmp_path):
+    target = tmp_path / "out.csv"
+    for sql in (f"COPY (SELECT 1) TO '{target}'", "CREATE TABLE t(a INT)", "SELECT 1; ATTACH 'x.db'"):
+        out = _av(["query", "--json", sql], lake_env)
+        assert out.returncode == 2 and "read-only" in json.loads(out.stdout)["error"], (sql, out.stdout)
+    assert not target.exists()
+    out = _av(["query", "--json", "DESCRIBE SELECT layer FROM lake_inventory"], lake_env)
+    assert out.returncode == 0 and json.loads(out.stdout)[0]["column_name"] == "layer"
