@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import typer
+
+if not (sys.stdout.isatty() and sys.stderr.isatty()):
+    # piped or logged: rich would wrap tables at 80 columns and cut clip ids and commands in half
+    os.environ.setdefault("COLUMNS", "240")
 
 from av_assets.contracts.registry import all_demo_steps, extensions, load_object
 
