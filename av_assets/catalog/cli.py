@@ -32,7 +32,10 @@ def get(clip_id: str = typer.Argument(...), as_json: bool = typer.Option(False, 
 
     item = ClipStoreResource().open(local_lake()).get(clip_id)
     if item is None:
-        fail(f"no clip {clip_id!r} in the clip store", ExitCode.FAILED)
+        fail(
+            f'no clip {clip_id!r} in the clip store (ids: `av query "SELECT clip_id FROM clips"`)',
+            ExitCode.USAGE,
+        )
     item = {k: v for k, v in item.items() if not k.startswith("_")}
     emit_json(item) if as_json else typer.echo("\n".join(f"{k}: {v}" for k, v in item.items()))
 

@@ -27,7 +27,9 @@ def like(
         results = store.like(clip_id, k=k, where=where)
     except KeyError:
         fail(
-            f"no embedding for clip {clip_id!r} (has `ml/clip_embeddings` run for its drive?)", ExitCode.USAGE
+            f"no clip {clip_id!r} among the embedded clips (an unknown id, or ml/clip_embeddings has not run "
+            'for its drive; ids: `av query "SELECT clip_id FROM clip_embeddings"`)',
+            ExitCode.USAGE,
         )
     except Exception as exc:  # noqa: BLE001 - LanceDB reports SQL errors as generic runtime errors
         if where:
