@@ -192,8 +192,17 @@ def keyframe_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) ->
     t4 = time.perf_counter()
 
     dim = keyframe_dim(encoder.dim)
+    schema = {
+        **dict.fromkeys(("keyframe_id", "drive_id", "clip_id", "sensor_id"), pl.String),
+        "t_ns": pl.Int64,
+        **dict.fromkeys(("event_types", "day_night", "weather", "model", "model_version"), pl.String),
+        "vector": pl.Array(pl.Float32, dim),
+    }
+    # a drive without camera keyframes still gets a readable (zero-row, typed) table for its view
     frame = (
-        pl.DataFrame(rows, schema_overrides={"vector": pl.Array(pl.Float32, dim)}) if rows else pl.DataFrame()
+        pl.DataFrame(rows, schema_overrides={"vector": schema["vector"]})
+        if rows
+        else pl.DataFrame(schema=schema)
     )
     rel = keyframe_embeddings_rel(drive_id)
     uri = lake.write_parquet(rel, frame)
