@@ -53,71 +53,78 @@ CLIP_SCHEMA = {
 }
 
 
+def write_drive(lake, d):
+    """Drive A: night, primary road, fog from the weather provider, two harsh brakes 0.5 s apart (merged)
+    and a cut-in. Drive B: day, residential, overcast, a track lost for 1.2 s (occluded)."""
+    from av_assets.enrich.context import ROAD_CONTEXT_SCHEMA
+
+    _write(
+        lake,
+        f"catalog/clip_index/drive_id={d}/part-0.parquet",
+        [r for r in _clip_rows() if r[1] == d],
+        CLIP_SCHEMA,
+    )
+    rc_schema = {k: getattr(pl, v) for k, v in ROAD_CONTEXT_SCHEMA.items()}
+    t = T0 + np.arange(400) * S // 10
+    if d == DA:
+        rc = [
+            (
+                DA,
+                int(x),
+                60.17,
+                24.94,
+                "primary",
+                40.0,
+                30.0,
+                bool((x - T0) < 5 * S),
+                0.99,
+                -11.0,
+                "night",
+                "clear",
+            )
+            for x in t
+        ]
+        ev = [
+            (DA, "harsh_brake", T0 + 2 * S, T0 + 3 * S, 0.4, None),
+            (DA, "harsh_brake", T0 + 3 * S + S // 2, T0 + 5 * S, 0.9, None),
+            (DA, "cut_in", T0 + 25 * S, T0 + 27 * S, 0.5, None),
+        ]
+        schema = {
+            "drive_id": pl.String,
+            "type": pl.String,
+            "t_start_ns": pl.Int64,
+            "t_end_ns": pl.Int64,
+            "severity": pl.Float64,
+            "clip_id": pl.String,
+        }
+        _write(lake, f"silver/event_detections/drive_id={DA}/part-0.parquet", ev, schema)
+        _write(
+            lake,
+            "silver/weather_hourly/weather.parquet",
+            [(DA, T0 // (3600 * S) * 3600 * S, "fog", "open-meteo")],
+            {"drive_id": pl.String, "hour_start_ns": pl.Int64, "condition": pl.String, "source": pl.String},
+        )
+    else:
+        rc = [
+            (DB, int(x), 60.16, 24.93, "residential", 30.0, 80.0, False, 0.97, 25.0, "day", "overcast")
+            for x in t[:200]
+        ]
+        _write(
+            lake,
+            f"silver/object_tracks/drive_id={DB}/part-0.parquet",
+            [(DB, "trk-1", T0 + k * S // 10) for k in (0, 1, 2, 3, 15, 16)],
+            {"drive_id": pl.String, "track_id": pl.String, "t_ns": pl.Int64},
+        )
+    _write(lake, f"silver/road_context/drive_id={d}/part-0.parquet", rc, rc_schema)
+
+
 @pytest.fixture
 def small_lake(tmp_path):
-    from av_assets.enrich.context import ROAD_CONTEXT_SCHEMA
     from av_resources.lake import LakeStorage
 
     lake = LakeStorage(root=str(tmp_path / "lake"))
     for d in (DA, DB):
-        rows = [r for r in _clip_rows() if r[1] == d]
-        _write(lake, f"catalog/clip_index/drive_id={d}/part-0.parquet", rows, CLIP_SCHEMA)
-    rc_schema = {k: getattr(pl, v) for k, v in ROAD_CONTEXT_SCHEMA.items()}
-    t = T0 + np.arange(400) * S // 10
-    rc_a = [
-        (
-            DA,
-            int(x),
-            60.17,
-            24.94,
-            "primary",
-            40.0,
-            30.0,
-            bool((x - T0) < 5 * S),
-            0.99,
-            -11.0,
-            "night",
-            "clear",
-        )
-        for x in t
-    ]
-    rc_b = [
-        (DB, int(x), 60.16, 24.93, "residential", 30.0, 80.0, False, 0.97, 25.0, "day", "overcast")
-        for x in t[:200]
-    ]
-    _write(lake, f"silver/road_context/drive_id={DA}/part-0.parquet", rc_a, rc_schema)
-    _write(lake, f"silver/road_context/drive_id={DB}/part-0.parquet", rc_b, rc_schema)
-    # provider weather for drive A's hour says fog (beats road_context's clear); B reports rain itself
-    _write(
-        lake,
-        "silver/weather_hourly/weather.parquet",
-        [(DA, T0 // (3600 * S) * 3600 * S, "fog", "open-meteo")],
-        {"drive_id": pl.String, "hour_start_ns": pl.Int64, "condition": pl.String, "source": pl.String},
-    )
-    ev_schema = {
-        "drive_id": pl.String,
-        "type": pl.String,
-        "t_start_ns": pl.Int64,
-        "t_end_ns": pl.Int64,
-        "severity": pl.Float64,
-        "clip_id": pl.String,
-    }
-    _write(
-        lake,
-        f"silver/event_detections/drive_id={DA}/part-0.parquet",
-        [
-            (DA, "harsh_brake", T0 + 2 * S, T0 + 3 * S, 0.4, None),
-            (DA, "harsh_brake", T0 + 3 * S + S // 2, T0 + 5 * S, 0.9, None),  # 0.5 s later: merged
-            (DA, "cut_in", T0 + 25 * S, T0 + 27 * S, 0.5, None),
-        ],
-        ev_schema,
-    )
-    _write(
-        lake,
-        f"silver/object_tracks/drive_id={DB}/part-0.parquet",
-        [(DB, "trk-1", T0 + k * S // 10) for k in (0, 1, 2, 3, 15, 16)],  # lost for 1.2 s: occluded
-        {"drive_id": pl.String, "track_id": pl.String, "t_ns": pl.Int64},
-    )
+        write_drive(lake, d)
     return lake
 
 

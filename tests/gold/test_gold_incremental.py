@@ -5,76 +5,11 @@ whose inputs are gone leaves gold."""
 import os
 
 import dagster as dg
-import numpy as np
-import polars as pl
 import pytest
 
-from tests.gold.test_gold_dbt import CLIP_SCHEMA, DA, DB, T0, S, _clip_rows, _write
+from tests.gold.test_gold_dbt import DA, DB, write_drive
 
 MODELS = ("clip_metadata_enriched", "event_windows", "slices")
-
-
-def _write_drive(lake, d):
-    from av_assets.enrich.context import ROAD_CONTEXT_SCHEMA
-
-    _write(
-        lake,
-        f"catalog/clip_index/drive_id={d}/part-0.parquet",
-        [r for r in _clip_rows() if r[1] == d],
-        CLIP_SCHEMA,
-    )
-    rc_schema = {k: getattr(pl, v) for k, v in ROAD_CONTEXT_SCHEMA.items()}
-    t = T0 + np.arange(400) * S // 10
-    if d == DA:
-        rc = [
-            (
-                DA,
-                int(x),
-                60.17,
-                24.94,
-                "primary",
-                40.0,
-                30.0,
-                bool((x - T0) < 5 * S),
-                0.99,
-                -11.0,
-                "night",
-                "clear",
-            )
-            for x in t
-        ]
-        ev = [
-            (DA, "harsh_brake", T0 + 2 * S, T0 + 3 * S, 0.4, None),
-            (DA, "harsh_brake", T0 + 3 * S + S // 2, T0 + 5 * S, 0.9, None),
-            (DA, "cut_in", T0 + 25 * S, T0 + 27 * S, 0.5, None),
-        ]
-        schema = {
-            "drive_id": pl.String,
-            "type": pl.String,
-            "t_start_ns": pl.Int64,
-            "t_end_ns": pl.Int64,
-            "severity": pl.Float64,
-            "clip_id": pl.String,
-        }
-        _write(lake, f"silver/event_detections/drive_id={DA}/part-0.parquet", ev, schema)
-        _write(
-            lake,
-            "silver/weather_hourly/weather.parquet",
-            [(DA, T0 // (3600 * S) * 3600 * S, "fog", "open-meteo")],
-            {"drive_id": pl.String, "hour_start_ns": pl.Int64, "condition": pl.String, "source": pl.String},
-        )
-    else:
-        rc = [
-            (DB, int(x), 60.16, 24.93, "residential", 30.0, 80.0, False, 0.97, 25.0, "day", "overcast")
-            for x in t[:200]
-        ]
-        _write(
-            lake,
-            f"silver/object_tracks/drive_id={DB}/part-0.parquet",
-            [(DB, "trk-1", T0 + k * S // 10) for k in (0, 1, 2, 3, 15, 16)],
-            {"drive_id": pl.String, "track_id": pl.String, "t_ns": pl.Int64},
-        )
-    _write(lake, f"silver/road_context/drive_id={d}/part-0.parquet", rc, rc_schema)
 
 
 def _partitions(lake, d):
@@ -111,7 +46,7 @@ def test_build_a_then_b_then_rebuild_b_then_remove_b(tmp_path):
     resources = {"lake": lake, "dbt": dbt_resource()}
 
     # 1. drive A alone (no config: every drive whose inputs changed = A)
-    _write_drive(lake, DA)
+    write_drive(lake, DA)
     md = _build(lake, assets, resources)
     assert md["gold/clip_metadata_enriched"]["av/drive_ids"].value == [DA]
     assert md["gold/clip_metadata_enriched"]["dagster/row_count"].value == 2
@@ -120,7 +55,7 @@ def test_build_a_then_b_then_rebuild_b_then_remove_b(tmp_path):
     assert lake.list("gold/_runs") == []  # the run's staging folder is gone
 
     # 2. drive B arrives: only B is built; A's partitions are neither changed nor rewritten
-    _write_drive(lake, DB)
+    write_drive(lake, DB)
     md = _build(lake, assets, resources)
     assert md["gold/clip_metadata_enriched"]["av/drive_ids"].value == [DB]
     assert md["gold/clip_metadata_enriched"]["dagster/row_count"].value == 3
