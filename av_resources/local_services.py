@@ -333,6 +333,10 @@ def find_weed_binary() -> Path:
     )
 
 
+VOLUME_SIZE_LIMIT_MB = 64
+MAX_VOLUMES = 1000
+
+
 @contextlib.contextmanager
 def seaweedfs_s3(
     workdir: Path,
@@ -389,6 +393,12 @@ def seaweedfs_s3(
                 "-s3.port.lance=0",
                 "-master.telemetry=false",
                 "-volume.preStopSeconds=0",
+                # Every bucket is its own collection and takes at least one volume. `weed mini` sizes
+                # the volume count from free disk (free / 1 GiB): with 22 GB free the 22nd bucket
+                # got "No writable volumes" (a CI failure). Volumes are not preallocated, so fix
+                # both numbers; real disk space stays the only limit.
+                f"-master.volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}",
+                f"-volume.max={MAX_VOLUMES}",
                 f"-filer.localSocket={sock_dir / 'filer.sock'}",
                 f"-s3.localSocket={sock_dir / 's3.sock'}",
             ]  # fmt: skip

@@ -67,6 +67,16 @@ def test_s3_put_get_list_with_boto3(s3_server):
 
 
 @pytest.mark.s3
+def test_s3_many_buckets_each_take_writes(s3_server):
+    """Each bucket is a SeaweedFS collection with its own volumes; a session creates dozens."""
+    client = _client(s3_server.endpoint_url, s3_server.access_key, s3_server.secret_key)
+    for i in range(40):
+        bucket = _bucket(s3_server, f"many{i}")
+        client.put_object(Bucket=bucket, Key="k", Body=b"x" * 1000 + bytes([i]))
+        assert client.get_object(Bucket=bucket, Key="k")["Body"].read()[-1] == i
+
+
+@pytest.mark.s3
 def test_s3_put_get_list_with_s3fs(s3_server):
     import s3fs
 
