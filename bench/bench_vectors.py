@@ -1,20 +1,23 @@
-"""Vector search: a LanceDB IVF_PQ index (cosine) over N x 384 float32 vectors vs exact numpy top-k,
-in the same run.
+"""Vector search: the embedding store's IVF_SQ index (cosine, LanceDB; probe count calibrated at build)
+searched through `VectorSearcher`, over N x 384 float32 vectors, vs exact numpy top-k in the same run.
 
 Data: a seeded mixture of 1,000 Gaussian clusters (centres ~ N(0, I), points = centre + SIGMA * N(0, I),
 then L2-normalised; uniform random vectors would defeat every ANN index). 1,000 queries are held-out
 draws from the same mixture. Truth: exact cosine top-10 by batched matmul + argpartition.
 
+The index is built by `EmbeddingStore.create_index` (the production path: partitions, quantisation,
+training sample, calibration of `nprobes` on the table's own rows) and searched with the production
+`VectorSearcher` (the retrieval API's read path), so this measures what `av api serve` does.
+
 Cases (python -m bench.run bench_vectors; AV_BENCH_REPEATS=1 for one pass):
-- p95 single-query latency, index (nprobes, refine_factor) vs exact numpy (`X @ q` + argpartition);
-  goal: ratio <= 0.1
-- recall@10 of the index vs exact (reference 1.0); goal >= 0.95
-- index build time vs the exact batched top-10 of all queries (the brute-force cost of one query set)
+- p95 single-query latency, index vs exact numpy (`X @ q` + argpartition); goal: ratio <= 0.1
+- recall@10 of the index on the held-out queries vs exact (reference 1.0); goal >= 0.95
+- index build time (training + calibration) vs the exact batched top-10 of all queries
 
 Size: AV_BENCH_VECTORS_N (default 1,000,000; e.g. 50000 for a quick check), AV_BENCH_VECTORS_Q queries
-(default 1,000). Index parameters: AV_BENCH_VECTORS_NPROBES / _REFINE / _PARTITIONS override the
-defaults below. `python -m bench.bench_vectors [--sweep]` prints recall and p95 over a grid of
-(nprobes, refine_factor) on the build first, then runs the CASES like bench.run (same build).
+(default 1,000). AV_BENCH_VECTORS_NPROBES overrides the calibrated probe count.
+`python -m bench.bench_vectors [--sweep]` prints recall and p95 over a range of probe counts on the
+build first, then runs the CASES like bench.run (same build).
 """
 
 from __future__ import annotations
@@ -42,22 +45,6 @@ def _env_int(name: str, default: int) -> int:
 
 N = _env_int("AV_BENCH_VECTORS_N", 1_000_000)
 Q = _env_int("AV_BENCH_VECTORS_Q", 1000)
-
-
-def index_params(n: int) -> dict:
-    """IVF_PQ: ~sqrt(n) partitions (1,000 at 1M: partition size ~ the cluster size), 4 dims per PQ
-    code (96 sub-vectors), k-means on 64 rows per partition for 20 iterations (well-separated
-    clusters converge fast; Lance's defaults 256 x 50 take ~10x longer on 2 cores); search probes
-    `nprobes` partitions and re-ranks refine_factor x k PQ candidates with exact distances."""
-    parts = _env_int("AV_BENCH_VECTORS_PARTITIONS", max(1, min(round(n**0.5), n // 64)))
-    return {
-        "num_partitions": parts,
-        "num_sub_vectors": DIM // 4,
-        "sample_rate": 64,
-        "max_iterations": 20,
-        "nprobes": _env_int("AV_BENCH_VECTORS_NPROBES", max(20, parts // 50)),
-        "refine_factor": _env_int("AV_BENCH_VECTORS_REFINE", 10),
-    }
 
 
 def _draw(n: int, centres: np.ndarray, rng: np.random.Generator, out: np.ndarray | None = None) -> np.ndarray:
@@ -91,11 +78,10 @@ def exact_single(x: np.ndarray, q: np.ndarray, k: int = K) -> np.ndarray:
 
 @cache
 def _state() -> dict:
-    import lancedb
     import pyarrow as pa
-    from lancedb.index import IvfPq
 
-    p = index_params(N)
+    from av_assets.embeddings.store import EmbeddingStore
+
     t0 = time.perf_counter()
     centres = np.random.default_rng(0).standard_normal((CLUSTERS, DIM), dtype=np.float32)
     x = _draw(N, centres, np.random.default_rng(1))
@@ -105,64 +91,50 @@ def _state() -> dict:
     t2 = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="bench-vectors-")
     atexit.register(shutil.rmtree, tmp, True)
-    db = lancedb.connect(tmp)
+    schema = pa.schema([("id", pa.int64()), ("vector", pa.list_(pa.float32(), DIM))])
+    store = EmbeddingStore(tmp, table="v", key="id", schema=lambda _dim: schema)
     vec = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), DIM)  # zero-copy view of x
-    table = db.create_table("v", pa.table({"id": pa.array(np.arange(N, dtype=np.int64)), "vector": vec}))
+    store.table(DIM).add(pa.table({"id": pa.array(np.arange(N, dtype=np.int64)), "vector": vec}))
     del vec
     t3 = time.perf_counter()
-    config = IvfPq(
-        distance_type="cosine",
-        num_partitions=p["num_partitions"],
-        num_sub_vectors=p["num_sub_vectors"],
-        sample_rate=p["sample_rate"],
-        max_iterations=p["max_iterations"],
-    )
-    table.create_index("vector", config=config)
+    made = store.create_index()
     t4 = time.perf_counter()
+    searcher = store.searcher(nprobes=_env_int("AV_BENCH_VECTORS_NPROBES", 0) or None)
     # warm-up: one untimed search per query loads the index partitions into LanceDB's cache (the exact
     # side has its vectors in RAM too); without it p95 measures cold partition loads
     for q in queries:
-        ann_search(table, q, p["nprobes"], p["refine_factor"])
+        ann_search(searcher, q)
     print(f"  warm-up pass {time.perf_counter() - t4:.1f} s", file=sys.stderr)
     print(
         f"vectors N={N} Q={Q}: generate {t1 - t0:.1f} s, exact batched top-{K} {t2 - t1:.1f} s, "
-        f"write {t3 - t2:.1f} s, IVF_PQ build {t4 - t3:.1f} s ({p})",
+        f"write {t3 - t2:.1f} s, index build + calibration {t4 - t3:.1f} s ({made})",
         file=sys.stderr,
     )
     return {
         "x": x,
         "queries": queries,
         "truth": truth,
-        "table": table,
+        "store": store,
+        "searcher": searcher,
         "tmp": tmp,
-        "params": p,
+        "made": made,
         "build_s": t4 - t3,
         "exact_batch_s": t2 - t1,
     }
 
 
-def ann_search(table, q: np.ndarray, nprobes: int, refine: int, k: int = K) -> np.ndarray:
-    res = (
-        table.search(q, vector_column_name="vector")
-        .distance_type("cosine")
-        .nprobes(nprobes)
-        .refine_factor(refine)
-        .select(["id", "_distance"])
-        .limit(k)
-        .to_arrow()
-    )
-    return res["id"].to_numpy()
+def ann_search(searcher, q: np.ndarray, k: int = K) -> np.ndarray:
+    return np.array([r["id"] for r in searcher.nearest(q, k=k, columns=["id"])])
 
 
-def ann_pass(nprobes: int | None = None, refine: int | None = None) -> dict:
+def ann_pass(nprobes: int | None = None) -> dict:
     """One search per query through the index: recall@10 and p95 latency (ms)."""
     s = _state()
-    nprobes = nprobes or s["params"]["nprobes"]
-    refine = refine or s["params"]["refine_factor"]
+    searcher = s["searcher"] if nprobes is None else s["store"].searcher(nprobes=nprobes)
     lat, hits = [], 0
     for q, truth in zip(s["queries"], s["truth"], strict=True):
         t0 = time.perf_counter()
-        got = ann_search(s["table"], q, nprobes, refine)
+        got = ann_search(searcher, q)
         lat.append(time.perf_counter() - t0)
         hits += len(set(got.tolist()) & set(truth.tolist()))
     out = {
@@ -170,7 +142,8 @@ def ann_pass(nprobes: int | None = None, refine: int | None = None) -> dict:
         "p95_ms": float(np.percentile(lat, 95)) * 1e3,
         "p50_ms": float(np.percentile(lat, 50)) * 1e3,
     }
-    s["last_recall"] = out["recall"]
+    if nprobes is None:
+        s["last_recall"] = out["recall"]
     return out
 
 
@@ -188,7 +161,8 @@ def exact_p95_ms() -> float:
 def _ann_p95() -> float:
     r = ann_pass()
     print(
-        f"  IVF_PQ recall@{K} {r['recall']:.4f}, p95 {r['p95_ms']:.2f} ms, p50 {r['p50_ms']:.2f} ms",
+        f"  index recall@{K} {r['recall']:.4f}, p95 {r['p95_ms']:.2f} ms, p50 {r['p50_ms']:.2f} ms "
+        f"({_state()['made']})",
         file=sys.stderr,
     )
     return r["p95_ms"]
@@ -199,8 +173,7 @@ def _recall() -> float:
     return s["last_recall"] if "last_recall" in s else ann_pass()["recall"]
 
 
-_P = index_params(N)
-_TAG = f"{N:,} x {DIM} ({CLUSTERS} clusters), IVF_PQ p={_P['num_partitions']} nprobes={_P['nprobes']} refine={_P['refine_factor']}"
+_TAG = f"{N:,} x {DIM} ({CLUSTERS} clusters), store IVF_SQ, calibrated nprobes"
 
 CASES = [
     {
@@ -224,24 +197,23 @@ CASES = [
 ]
 
 
-def sweep(grid=((10, 10), (20, 20), (40, 10), (10, 40)), queries: int = 300) -> None:
-    """Recall / p95 over (nprobes, refine_factor) on the same build, first `queries` queries."""
+def sweep(probes=(1, 2, 4, 8, 16, 32), queries: int = 300) -> None:
+    """Recall / p95 over probe counts on the same build, first `queries` queries."""
     s = _state()
     ref = exact_p95_ms()
-    print(f"exact numpy single-query p95 {ref:.2f} ms", file=sys.stderr)
+    print(f"exact numpy single-query p95 {ref:.2f} ms; index: {s['made']}", file=sys.stderr)
     full = s["queries"], s["truth"]
     s["queries"], s["truth"] = full[0][:queries], full[1][:queries]
     try:
-        for nprobes, refine in grid:
-            r = ann_pass(nprobes, refine)
+        for nprobes in probes:
+            r = ann_pass(nprobes)
             print(
-                f"  sweep nprobes={nprobes:>3} refine={refine:>3} recall@{K}={r['recall']:.4f} "
+                f"  sweep nprobes={nprobes:>3} recall@{K}={r['recall']:.4f} "
                 f"p95={r['p95_ms']:.2f} ms (p50 {r['p50_ms']:.2f}) ratio={r['p95_ms'] / ref:.3f}",
                 file=sys.stderr,
             )
     finally:
         s["queries"], s["truth"] = full
-        s.pop("last_recall", None)
 
 
 if __name__ == "__main__":

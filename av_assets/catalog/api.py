@@ -9,7 +9,9 @@ Results have the CONTRACTS.md shape of `av search like|text --json`. Parameters 
 (422: a missing `q`, `k` out of range, a malformed clip id); a `where` filter the backend rejects is a
 400 with the reason; an unknown clip is a 404. The lake comes from the environment at app creation
 (`AV_LAKE_ROOT`, `AV_ENV`), as for the CLI. `av api serve` runs it with uvicorn; `av api openapi`
-prints the spec (committed as docs/openapi.json; a test keeps the two equal).
+prints the spec (committed as docs/openapi.json; a test keeps the two equal). `/docs` is Swagger UI
+served from the `swagger-ui-py` wheel's assets: FastAPI's default page loads its scripts from a CDN, which
+an air-gapped cluster (or a browser without internet) cannot reach.
 
 No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at runtime.
 Everything heavy (fastapi, the embedder) is imported inside functions so `av` starts fast.
@@ -51,6 +53,7 @@ def create_app(lake=None, warm: bool = False):
     from pydantic import BaseModel, ConfigDict, Field
 
     from av_assets.catalog.search_cli import DEFAULT_MODE, open_text_index, search_text
+    from av_assets.embeddings.store import clip_results
     from av_resources.env import build_resources, current_env, local_lake
 
     lake = lake or local_lake()
@@ -102,6 +105,8 @@ def create_app(lake=None, warm: bool = False):
         version=API_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served below from local assets
+        redoc_url=None,  # ReDoc has no offline bundle here
         openapi_tags=[
             {"name": "search", "description": "text to clip, clip to clip"},
             {"name": "clips", "description": "catalog lookups"},
@@ -109,10 +114,19 @@ def create_app(lake=None, warm: bool = False):
         ],
     )
 
+    _mount_docs(app)
+
     def _embeddings():
         from av_assets.embeddings.store import EmbeddingStore
 
         return EmbeddingStore.for_lake(lake)
+
+    def _searcher():
+        # one open table for the server's lifetime (async, on the server's event loop); new rows and
+        # a rebuilt index are seen within `refresh_s`
+        if "like" not in cache:
+            cache["like"] = _embeddings().searcher()
+        return cache["like"]
 
     def _bad_where(where: str | None, exc: Exception) -> HTTPException:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -182,13 +196,13 @@ def create_app(lake=None, warm: bool = False):
         summary="clips most similar to a clip (clip embeddings)",
         responses={**bad_request, **not_found},
     )
-    def like(
+    async def like(
         clip_id: str = PathParam(..., pattern=CLIP_ID_PATTERN, description="the query clip"),
         k: int = Query(20, ge=1, le=MAX_K, description="clips returned"),
         where: str | None = Query(None, max_length=2000, description="SQL prefilter on the embedding table"),
     ) -> Results:
         try:
-            rows = _embeddings().like(clip_id, k=k, where=where or None)
+            rows = clip_results(await _searcher().alike(clip_id, k=k, where=where or None))
         except KeyError as exc:
             raise HTTPException(404, f"no embedding for clip {clip_id!r}") from exc
         except Exception as exc:  # noqa: BLE001
@@ -198,6 +212,28 @@ def create_app(lake=None, warm: bool = False):
         return Results(results=rows)
 
     return app
+
+
+def _mount_docs(app) -> None:
+    """Swagger UI at /docs with its scripts and styles from the swagger-ui-py wheel (swagger-ui 5:
+    4.x cannot render the OpenAPI 3.1 that FastAPI writes)."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    static = files("swagger_ui") / "static"
+    app.mount("/static/swagger-ui", StaticFiles(directory=str(static)), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{API_TITLE} - docs",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
 
 
 def openapi_spec() -> dict:

@@ -4,28 +4,45 @@
 
 Index policy (`ensure_index`, measured in tests/embeddings/test_vector_index.py and bench/bench_vectors.py):
 - below `INDEX_MIN_ROWS` rows: no index, a flat scan is exact and fast;
-- from `INDEX_MIN_ROWS` rows: IVF_PQ (cosine), `num_partitions` = round(sqrt(rows)), at most rows / 256
-  (Lance trains IVF k-means on >= 256 rows per partition and warns/clamps otherwise) and 4096; the count
-  is in the index name `vector_ivfpq_p<partitions>` (index stats do not report it);
-  `num_sub_vectors` = dim / 4 (4 dims per 8-bit code; PQ needs >= 256 rows to train its codebooks);
+- from `INDEX_MIN_ROWS` rows: IVF_SQ (cosine; 8-bit scalar quantisation, one byte per dimension),
+  `num_partitions` = round(sqrt(rows)), at most rows / 256 (Lance trains IVF k-means on >= 256 rows
+  per partition and warns/clamps otherwise) and 4096; k-means on 64 rows per partition for 20
+  iterations (Lance's 256 x 50 take ~10x longer on 2 cores; calibration absorbs a coarser clustering).
+  IVF_SQ replaced IVF_PQ (96 sub-vectors): at 1M x 384 its distances need a re-rank of 3 x k
+  instead of 10 x k candidates and it builds ~3x faster (docs/embeddings.md has the numbers);
+- calibration: after training, `CALIBRATION_QUERIES` of the table's own rows (each excluded from its
+  own answer, as in "more like this") are searched with 1, 2, 4, ... probes; the smallest count whose
+  recall@10 against an exact numpy scan reaches `TARGET_RECALL` is the table's `nprobes`. The partition
+  count is in the index name `vector_ivfsq_p<partitions>` (index stats do not report it); the probe
+  count and re-rank factor are metadata of the `vector` field keyed to that index name (`av.index`,
+  `av.nprobes`, `av.refine_factor`), so they never outlive their index;
 - later runs `optimize()` (folds new rows into the existing partitions, compacts), and retrain the index
-  (`replace=True`) when the table grew past 4x the rows the index was trained on (partitions too few);
-- searches on an indexed table probe `nprobes(partitions)` = max(20, partitions / 20) partitions and
-  re-rank `REFINE_FACTOR` x k PQ candidates with exact distances (`refine_factor`), so small tables get
-  exact-quality results and large ones stay fast (recall@10 >= 0.9 is asserted on 1,000 rows).
+  (`replace=True`) when the table grew past 4x the rows it was trained on (partitions too few);
+- searches probe the calibrated partitions and re-rank refine_factor x k candidates with exact
+  distances; long-lived callers search through `searcher.VectorSearcher`. An index from before
+  calibration (`vector_ivfpq_p<partitions>`) probes max(20, partitions / 20) and re-ranks 10 x k.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from av_assets.embeddings.searcher import VectorSearcher
 
 TABLE = "embeddings"
 KEYFRAME_TABLE = "keyframe_embeddings"
-INDEX_MIN_ROWS = 256  # below this a flat scan is exact and fast; above, an IVF_PQ index
+INDEX_MIN_ROWS = 256  # below this a flat scan is exact and fast; above, an IVF_SQ index
 METRIC = "cosine"
-REFINE_FACTOR = 10  # re-rank 10 x k PQ candidates with exact distances
-MIN_NPROBES = 20
+REFINE_FACTOR = 3  # re-rank 3 x k scalar-quantised candidates with exact distances
+LEGACY_REFINE_FACTOR = 10  # PQ indexes from before calibration (coarser distances)
+MIN_NPROBES = 20  # probes for an index without a calibrated count (named before calibration)
+TARGET_RECALL = 0.97  # calibration target; the bench's goal is 0.95 on held-out queries
+CALIBRATION_QUERIES = 200
+IVF_SAMPLE_RATE = 64
+IVF_MAX_ITERATIONS = 20
 RETRAIN_GROWTH = 4.0  # retrain the index when rows > 4x the rows it was trained on
 
 
@@ -78,17 +95,28 @@ def index_partitions(rows: int) -> int:
 
 
 def _index_name(partitions: int) -> str:
-    return f"vector_ivfpq_p{partitions}"
+    return f"vector_ivfsq_p{partitions}"
 
 
-def _partitions_of(name: str) -> int | None:
-    """The partition count is in the index name (index stats do not report it)."""
-    tail = name.rsplit("_p", 1)[-1]
-    return int(tail) if name.startswith("vector_ivfpq_p") and tail.isdigit() else None
+class IndexParams(NamedTuple):
+    partitions: int | None
+    nprobes: int
+    refine_factor: int
 
 
-def index_sub_vectors(dim: int) -> int:
-    return next(s for s in (dim // 4, dim // 8, 16, 8, 4, 2, 1) if s >= 1 and dim % s == 0)
+def index_params_of(name: str, vector_metadata: dict | None = None) -> IndexParams:
+    """Search parameters of the index `name`: partitions from the name; probes and re-rank factor
+    from the `vector` field metadata when they were calibrated for this index, else the defaults of
+    an uncalibrated (pre-calibration IVF_PQ) index."""
+    m = re.fullmatch(r"vector_ivf(?:pq|sq)_p(\d+)", name)
+    parts = int(m[1]) if m else None
+    meta = {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in (vector_metadata or {}).items()
+    }
+    if meta.get("av.index") == name and str(meta.get("av.nprobes", "")).isdigit():
+        return IndexParams(parts, int(meta["av.nprobes"]), int(meta.get("av.refine_factor") or REFINE_FACTOR))
+    return IndexParams(parts, search_nprobes(parts) if parts else MIN_NPROBES, LEGACY_REFINE_FACTOR)
 
 
 def search_nprobes(partitions: int) -> int:
@@ -177,16 +205,20 @@ class EmbeddingStore:
         return self._vector_index() is not None
 
     def index_info(self) -> dict[str, Any] | None:
-        """{name, index_type, num_partitions, num_indexed_rows, num_unindexed_rows} or None."""
+        """{name, index_type, num_partitions, nprobes, refine_factor, num_indexed_rows,
+        num_unindexed_rows} or None."""
         t = self.table()
         idx = self._vector_index(t)
         if idx is None:
             return None
         st = t.index_stats(idx.name)
+        params = index_params_of(idx.name, t.schema.field("vector").metadata)
         return {
             "name": idx.name,
             "index_type": str(getattr(st, "index_type", getattr(idx, "index_type", ""))),
-            "num_partitions": _partitions_of(idx.name),
+            "num_partitions": params.partitions,
+            "nprobes": params.nprobes,
+            "refine_factor": params.refine_factor,
             "num_indexed_rows": getattr(st, "num_indexed_rows", None),
             "num_unindexed_rows": getattr(st, "num_unindexed_rows", None),
         }
@@ -205,84 +237,126 @@ class EmbeddingStore:
             parts = info.get("num_partitions") or 0
             if parts and index_partitions(n) <= RETRAIN_GROWTH**0.5 * parts:
                 retry_on_conflict(lambda: t.optimize())
-                return f"optimized (IVF_PQ partitions={parts})"
+                return f"optimized ({info['index_type']} partitions={parts})"
         elif n < min_rows:
             return f"flat (<{min_rows} rows)"
         return self.create_index()
 
-    def create_index(self) -> str:
-        from lancedb.index import IvfPq
+    def create_index(
+        self, *, sample_rate: int = IVF_SAMPLE_RATE, max_iterations: int = IVF_MAX_ITERATIONS
+    ) -> str:
+        """Train IVF_SQ, swap it in, and calibrate its probe count (see the module docstring)."""
+        from lancedb.index import IvfSq
 
         from av_resources.clip_store import retry_on_conflict
 
         t = self.table()
-        n = t.count_rows()
-        dim = t.schema.field("vector").type.list_size
-        parts, subv = index_partitions(n), index_sub_vectors(dim)
-        config = IvfPq(distance_type=METRIC, num_partitions=parts, num_sub_vectors=subv)
+        parts = index_partitions(t.count_rows())
+        config = IvfSq(
+            distance_type=METRIC, num_partitions=parts, sample_rate=sample_rate, max_iterations=max_iterations
+        )
         name = _index_name(parts)
         retry_on_conflict(lambda: t.create_index("vector", config=config, replace=True, name=name))
         for old in t.list_indices():
             if old.name != name and "vector" in list(old.columns or []):
                 retry_on_conflict(lambda old=old: t.drop_index(old.name))
-        return f"IVF_PQ partitions={parts} sub_vectors={subv}"
+        nprobes, recall = self.calibrate_nprobes(parts)
+        meta = {
+            "av.index": name,
+            "av.nprobes": str(nprobes),
+            "av.refine_factor": str(REFINE_FACTOR),
+            "av.calibrated_recall": f"{recall:.4f}",
+        }
+        retry_on_conflict(lambda: t.update_field_metadata({"path": "vector", "metadata": meta}))
+        return f"IVF_SQ partitions={parts} nprobes={nprobes} (calibrated recall@10 {recall:.3f})"
+
+    def calibrate_nprobes(self, partitions: int, k: int = 10) -> tuple[int, float]:
+        """The smallest probe count (1, 2, 4, ... partitions) whose recall@k on up to
+        `CALIBRATION_QUERIES` of the table's own rows reaches `TARGET_RECALL`, and that recall.
+        Truth: exact cosine over every row (numpy), each query row excluded from its own answer."""
+        import numpy as np
+
+        data = self.table().to_arrow().select([self.key, "vector"])
+        keys = data.column(self.key).to_numpy(zero_copy_only=False)
+        x = np.asarray(data.column("vector").combine_chunks().flatten(), dtype=np.float32).reshape(
+            len(keys), -1
+        )
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        rng = np.random.default_rng(0)
+        sample = rng.choice(len(keys), size=min(CALIBRATION_QUERIES, len(keys)), replace=False)
+        truth = []
+        for a in range(0, len(sample), 50):
+            rows = sample[a : a + 50]
+            sim = x[rows] @ x.T
+            sim[np.arange(len(rows)), rows] = -np.inf  # the query itself is not an answer
+            top = np.argpartition(-sim, k, axis=1)[:, :k]
+            truth += [set(keys[t].tolist()) for t in top]
+        del x
+        ladder = sorted({min(partitions, 2**i) for i in range(partitions.bit_length() + 1)})
+        recall = 0.0
+        for nprobes in ladder:
+            searcher = self.searcher(nprobes=nprobes, refine_factor=REFINE_FACTOR)
+            try:
+                hits = 0
+                for row, want in zip(sample, truth, strict=True):
+                    got = searcher.nearest(
+                        data.column("vector")[int(row)].as_py(), k=k + 1, columns=[self.key]
+                    )
+                    hits += len({h[self.key] for h in got if h[self.key] != keys[row]} & want)
+            finally:
+                searcher.close()
+            recall = hits / (k * len(sample))
+            if recall >= TARGET_RECALL:
+                return nprobes, recall
+        return ladder[-1], recall
 
     def get(self, key: str) -> dict[str, Any] | None:
-        t = self.table()
-        if t is None:
-            return None
-        safe = key.replace("'", "''")
-        hits = t.search().where(f"{self.key} = '{safe}'").limit(1).to_list()
-        return hits[0] if hits else None
+        return self.searcher().get(key)
+
+    def searcher(self, **kw) -> VectorSearcher:
+        from av_assets.embeddings.searcher import VectorSearcher
+
+        return VectorSearcher(self.uri, self.table_name, self.key, self.storage_options, **kw)
 
     def search_query(self, vector, k: int = 20, where: str | None = None):
-        """The LanceDB query `search_vector` runs (None without a table): the ANN index when there is
-        one (nprobes + exact re-ranking of refine_factor x k candidates), else an exact flat scan."""
+        """The synchronous LanceDB query equivalent to `search_vector` (for `explain_plan`); None
+        without a table."""
         t = self.table()
         if t is None:
             return None
         q = t.search(list(map(float, vector)), vector_column_name="vector").metric(METRIC)
         info = self.index_info()
         if info is not None:
-            q = q.nprobes(search_nprobes(info.get("num_partitions") or 1)).refine_factor(REFINE_FACTOR)
+            q = q.nprobes(info["nprobes"]).refine_factor(info["refine_factor"])
         if where:
             q = q.where(where, prefilter=True)
         return q.limit(k)
 
     def search_vector(self, vector, k: int = 20, where: str | None = None) -> list[dict[str, Any]]:
         """The k rows nearest to `vector` (cosine, `_distance` = 1 - cosine similarity), best first."""
-        q = self.search_query(vector, k=k, where=where)
-        return [] if q is None else q.to_list()
+        return self.searcher().nearest(vector, k=k, where=where)
 
     def like(self, clip_id: str, k: int = 20, where: str | None = None) -> list[dict[str, Any]]:
-        """The k clips nearest to `clip_id` (cosine), best first, de-duplicated, the query excluded.
+        """The k clips nearest to `clip_id` (cosine), best first, the query excluded.
         Raises KeyError when the clip has no vector."""
-        query = self.get(clip_id)
-        if query is None:
-            raise KeyError(clip_id)
-        safe = clip_id.replace("'", "''")
-        cond = f"clip_id != '{safe}'" + (f" AND ({where})" if where else "")
-        hits = self.search_vector(query["vector"], k=k + 1, where=cond)
-        out, seen = [], {clip_id}
-        for h in hits:
-            if h["clip_id"] in seen:
-                continue
-            seen.add(h["clip_id"])
-            out.append(
-                {
-                    "clip_id": h["clip_id"],
-                    "drive_id": h["drive_id"],
-                    "t_start_ns": int(h["t_start_ns"]),
-                    "t_end_ns": int(h["t_end_ns"]),
-                    "score": round(1.0 - float(h["_distance"]), 6),
-                    "event_types": [e for e in (h.get("event_types") or "").split(",") if e],
-                    "day_night": h.get("day_night"),
-                    "weather": h.get("weather"),
-                    "road_class": h.get("road_class"),
-                    "model": h.get("model"),
-                    "model_version": h.get("model_version"),
-                }
-            )
-            if len(out) >= k:
-                break
-        return out
+        return clip_results(self.searcher().like(clip_id, k=k, where=where))
+
+
+def clip_results(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nearest rows of the clip table as `av search like` / the API report them."""
+    return [
+        {
+            "clip_id": h["clip_id"],
+            "drive_id": h["drive_id"],
+            "t_start_ns": int(h["t_start_ns"]),
+            "t_end_ns": int(h["t_end_ns"]),
+            "score": round(1.0 - float(h["_distance"]), 6),
+            "event_types": [e for e in (h.get("event_types") or "").split(",") if e],
+            "day_night": h.get("day_night"),
+            "weather": h.get("weather"),
+            "road_class": h.get("road_class"),
+            "model": h.get("model"),
+            "model_version": h.get("model_version"),
+        }
+        for h in hits
+    ]

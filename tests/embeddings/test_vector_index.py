@@ -1,12 +1,12 @@
 """The ANN path of the clip embedding table: 1,000 synthetic clip rows (clustered unit vectors)
-through the store's public upsert in a tmp lake -> IVF_PQ index exists, `like()` through the index
+through the store's public upsert in a tmp lake -> IVF_SQ index exists (probe count calibrated), `like()` through the index
 has recall@10 >= 0.9 against exact cosine (numpy), re-upserting is idempotent, and `optimize()`
 after more rows keeps the index and the recall."""
 
 import numpy as np
 import pytest
 
-from av_assets.embeddings.store import INDEX_MIN_ROWS, EmbeddingStore, index_partitions
+from av_assets.embeddings.store import INDEX_MIN_ROWS, REFINE_FACTOR, EmbeddingStore, index_partitions
 
 DIM = 128
 N_CLUSTERS = 40
@@ -69,25 +69,28 @@ def store(tmp_path_factory):
 def test_index_created_at_threshold(store):
     s = store["store"]
     assert s.count() == 1000
-    assert store["made"] == f"IVF_PQ partitions={index_partitions(1000)} sub_vectors={DIM // 4}"
+    assert store["made"].startswith(f"IVF_SQ partitions={index_partitions(1000)} nprobes=")
     idx = [i for i in s.table().list_indices() if "vector" in i.columns]
-    assert len(idx) == 1 and "PQ" in str(idx[0].index_type).upper()
+    assert len(idx) == 1 and "SQ" in str(idx[0].index_type).upper()
     info = s.index_info()
     assert (
         info["num_partitions"] == 3 and info["num_indexed_rows"] == 1000 and info["num_unindexed_rows"] == 0
     )
+    assert 1 <= info["nprobes"] <= 3 and f"nprobes={info['nprobes']} " in store["made"]
+    assert info["refine_factor"] == REFINE_FACTOR
 
 
 def test_indexed_search_recall_vs_exact(store):
     s = store["store"]
     queries = [f"d-{i // 50:03d}:{(i % 50) * 20_000_000_000}" for i in range(0, 1000, 10)]
     recall = _recall(s, queries)
-    print(f"recall@10 through IVF_PQ (1,000 rows, 100 queries): {recall:.3f}")
+    print(f"recall@10 through IVF_SQ (1,000 rows, 100 queries): {recall:.3f}")
     assert recall >= 0.9, recall
     # the index is what answered: the plan of an indexed search reads it
     q = s.get(queries[0])["vector"]
     plan = s.search_query(q, k=10).explain_plan(True)
-    assert "ANNSubIndex: name=vector_ivfpq_p3" in plan and "minimum_nprobes=20" in plan, plan
+    assert "ANNSubIndex: name=vector_ivfsq_p3" in plan, plan
+    assert f"minimum_nprobes={s.index_info()['nprobes']}" in plan, plan
     # a prefilter still applies under the index
     res = s.like(queries[0], k=10, where="day_night = 'night'")
     assert len(res) == 10 and {r["day_night"] for r in res} == {"night"}
@@ -128,7 +131,42 @@ def test_retrain_when_table_outgrew_index(tmp_path):
 
     s = EmbeddingStore.for_lake(LakeStorage(root=str(tmp_path / "lake")))
     s.upsert(_rows(INDEX_MIN_ROWS, 0, seed=4))
-    assert s.ensure_index() == f"IVF_PQ partitions={index_partitions(INDEX_MIN_ROWS)} sub_vectors={DIM // 4}"
+    assert s.ensure_index().startswith(f"IVF_SQ partitions={index_partitions(INDEX_MIN_ROWS)} ")
     s.upsert(_rows(1100, INDEX_MIN_ROWS, seed=5))
-    assert s.ensure_index() == f"IVF_PQ partitions={index_partitions(1356)} sub_vectors={DIM // 4}"
+    assert s.ensure_index().startswith(f"IVF_SQ partitions={index_partitions(1356)} ")
     assert s.index_info()["num_partitions"] == index_partitions(1356)
+
+
+def test_probe_count_belongs_to_its_index():
+    from av_assets.embeddings.store import LEGACY_REFINE_FACTOR, MIN_NPROBES, index_params_of, search_nprobes
+
+    meta = {b"av.index": b"vector_ivfsq_p30", b"av.nprobes": b"4", b"av.refine_factor": b"3"}
+    assert index_params_of("vector_ivfsq_p30", meta) == (30, 4, 3)
+    # another index (retrained, or calibrated for an older one): the values do not carry over
+    assert index_params_of("vector_ivfsq_p60", meta) == (60, search_nprobes(60), LEGACY_REFINE_FACTOR)
+    assert index_params_of("vector_ivfpq_p3", None) == (3, MIN_NPROBES, LEGACY_REFINE_FACTOR)
+    assert index_params_of("someone_elses_index", meta) == (None, MIN_NPROBES, LEGACY_REFINE_FACTOR)
+
+
+def test_async_searcher_matches_sync_and_sees_new_rows(store):
+    """The API's read path (async, one open table) answers as the CLI's and picks up new rows."""
+    import asyncio
+
+    s = store["store"]
+    q = "d-000:0"
+    sync = [r["clip_id"] for r in s.like(q, k=10)]
+    searcher = s.searcher(refresh_s=0.0)
+    twin = {**s.get(q), "clip_id": "d-999:0", "drive_id": "d-999"}
+
+    async def go():
+        first = [r["clip_id"] for r in await searcher.alike(q, k=10)]
+        s.upsert([twin])  # an exact copy of the query: the nearest row from now on
+        second = await searcher.alike(q, k=10)
+        s.table().delete("clip_id = 'd-999:0'")
+        return first, second
+
+    first, second = asyncio.run(go())
+    assert first == sync
+    assert second[0]["clip_id"] == "d-999:0" and second[0]["_distance"] < 1e-6
+    with pytest.raises(KeyError):
+        asyncio.run(s.searcher().alike("d-404:0"))
