@@ -136,6 +136,12 @@ class VectorSearcher:
     def like(self, key: str, k: int = 20, where: str | None = None) -> list[dict[str, Any]]:
         return self._run(self.alike(key, k=k, where=where))
 
+    def __enter__(self) -> VectorSearcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         with self._lock:
             if self._loop is not None:

@@ -295,25 +295,24 @@ class EmbeddingStore:
         ladder = sorted({min(partitions, 2**i) for i in range(partitions.bit_length() + 1)})
         recall = 0.0
         for nprobes in ladder:
-            searcher = self.searcher(nprobes=nprobes, refine_factor=REFINE_FACTOR)
-            try:
-                hits = 0
+            hits = 0
+            with self.searcher(nprobes=nprobes, refine_factor=REFINE_FACTOR) as searcher:
                 for row, want in zip(sample, truth, strict=True):
                     got = searcher.nearest(
                         data.column("vector")[int(row)].as_py(), k=k + 1, columns=[self.key]
                     )
                     hits += len({h[self.key] for h in got if h[self.key] != keys[row]} & want)
-            finally:
-                searcher.close()
             recall = hits / (k * len(sample))
             if recall >= TARGET_RECALL:
                 return nprobes, recall
         return ladder[-1], recall
 
     def get(self, key: str) -> dict[str, Any] | None:
-        return self.searcher().get(key)
+        with self.searcher() as s:
+            return s.get(key)
 
     def searcher(self, **kw) -> VectorSearcher:
+        """A reader that keeps the table open (close it, or use it as a context manager)."""
         from av_assets.embeddings.searcher import VectorSearcher
 
         return VectorSearcher(self.uri, self.table_name, self.key, self.storage_options, **kw)
@@ -334,12 +333,14 @@ class EmbeddingStore:
 
     def search_vector(self, vector, k: int = 20, where: str | None = None) -> list[dict[str, Any]]:
         """The k rows nearest to `vector` (cosine, `_distance` = 1 - cosine similarity), best first."""
-        return self.searcher().nearest(vector, k=k, where=where)
+        with self.searcher() as s:
+            return s.nearest(vector, k=k, where=where)
 
     def like(self, clip_id: str, k: int = 20, where: str | None = None) -> list[dict[str, Any]]:
         """The k clips nearest to `clip_id` (cosine), best first, the query excluded.
         Raises KeyError when the clip has no vector."""
-        return clip_results(self.searcher().like(clip_id, k=k, where=where))
+        with self.searcher() as s:
+            return clip_results(s.like(clip_id, k=k, where=where))
 
 
 def clip_results(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
