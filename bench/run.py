@@ -52,11 +52,27 @@ def run_case(case: dict, repeats: int) -> dict:
     }
 
 
+def _modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_"))
+
+
 def main(argv: list[str]) -> int:
+    if {"-h", "--help"} & set(argv):
+        print(
+            "usage: python -m bench.run [MODULE|CASE_NAME ...]\n\n"
+            f"{__doc__.strip()}\n\nModules: {', '.join(_modules())} (each documents its knobs, e.g. "
+            "AV_BENCH_VECTORS_N). AV_BENCH_REPEATS (default 3): passes per case, the median is reported.\n"
+            "A run of some modules keeps the other cases' last results in bench/results.json."
+        )
+        return 0
     only = set(argv)
     repeats = int(os.environ.get("AV_BENCH_REPEATS", "3"))
     results = []
-    for mod in sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_")):
+    unknown = only - set(_modules()) if all(a.startswith("bench_") for a in only) else set()
+    if unknown:
+        print(f"unknown benchmark module(s): {', '.join(sorted(unknown))}; modules: {', '.join(_modules())}")
+        return 2
+    for mod in _modules():
         module = importlib.import_module(f"bench.{mod}")
         for case in module.CASES:
             if only and case["name"] not in only and mod not in only:

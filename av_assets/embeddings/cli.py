@@ -9,12 +9,17 @@ from av_assets.contracts.cli import ExitCode, fail
 
 
 def like(
-    clip_id: str = typer.Argument(..., help="the query clip, e.g. '<drive_id>:<t_start_ns>'"),
+    clip_id: str = typer.Argument(
+        ...,
+        help="the query clip, '<drive_id>:<t_start_ns>' (list them: av query \"SELECT clip_id FROM clip_embeddings\")",
+    ),
     k: int = typer.Option(20, "-k", "--limit", min=1, help="clips returned"),
     where: str = typer.Option(
         None,
         "--where",
-        help="SQL filter on the table's columns, e.g. \"day_night = 'night' AND event_types LIKE '%cut_in%'\"",
+        help="SQL prefilter on the clip-embedding table: drive_id, t_start_ns, t_end_ns, event_types (comma "
+        "text), day_night, weather, road_class, speed_mean_mps, model_version; e.g. "
+        "\"day_night = 'night' AND event_types LIKE '%cut_in%'\"",
     ),
     as_json: bool = typer.Option(False, "--json", help='print {"results": [...]} on stdout'),
 ) -> None:

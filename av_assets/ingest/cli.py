@@ -83,15 +83,14 @@ def _print(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table()
-    for c in ("drive_id", "status", "reason", "files", "message_count", "warnings"):
+    cols = ("drive_id", "status", "reason", "files", "message_count", "warnings")
+    for c in cols:
         table.add_column(c)
     for r in rows:
-        table.add_row(
-            *(
-                str(r.get(c) if r.get(c) is not None else "")
-                for c in ("drive_id", "status", "reason", "files", "message_count", "warnings")
-            )
-        )
+        cells = {c: "" if r.get(c) is None else str(r[c]) for c in cols}
+        if r.get("warning_flags"):  # name them: a bare count sends people to manifest.json
+            cells["warnings"] = ", ".join(r["warning_flags"])
+        table.add_row(*cells.values())
     Console().print(table)
 
 

@@ -161,6 +161,7 @@ class IngestResult:
             "message_count": self.message_count,
             "topics": self.topics,
             "warnings": self.warnings,
+            "warning_flags": sorted({w["flag"] for w in (self.manifest or {}).get("warnings", [])}),
         }
 
 
@@ -359,6 +360,7 @@ def ingest_drive(
                 bytes=sum(listing.values()),
                 message_count=existing["message_count"],
                 topics=len(existing["topics"]),
+                warnings=len(existing["warnings"]),
                 manifest=existing,
             )
         differing = sorted(set(shas) ^ set(known) | {p for p in shas if p in known and shas[p] != known[p]})

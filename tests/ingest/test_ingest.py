@@ -176,6 +176,11 @@ def test_warn_flags_do_not_quarantine(tmp_path):
     flags = {w["flag"] for w in res.manifest["warnings"]}
     assert {"unknown_platform", "vehicle_folder_differs", "start_time_disagrees", "rate_off_nominal"} <= flags
     assert "sensor_topic_differs" in flags
+    assert res.as_dict()["warning_flags"] == sorted(flags) and res.warnings == len(res.manifest["warnings"])
+    # the same offload again: skipped, and it still reports the stored manifest's warnings
+    again = ingest_drive(LocalSource(d), lake).as_dict()
+    assert again["status"] == "skipped" and again["warnings"] == res.warnings
+    assert again["warning_flags"] == sorted(flags)
 
 
 def test_killed_copy_leaves_nothing_visible_and_reruns_cleanly(tmp_path, good_drive):
