@@ -8,8 +8,9 @@ from pathlib import Path
 
 import typer
 
-if not (sys.stdout.isatty() and sys.stderr.isatty()):
+if not (sys.stdout.isatty() and sys.stderr.isatty()) and not {"-h", "--help"} & set(sys.argv[1:]):
     # piped or logged: rich would wrap tables at 80 columns and cut clip ids and commands in half
+    # (help panels fill the width they get, so `--help` keeps the default)
     os.environ.setdefault("COLUMNS", "240")
 
 from av_assets.contracts.registry import all_demo_steps, extensions, load_object
