@@ -674,15 +674,21 @@ def _default_sigterm():
 @contextmanager
 def _quiet_progress():
     """av2 draws a tqdm bar per threshold search (hundreds per golden set): off unless AV_VERBOSE=1.
-    tqdm reads TQDM_DISABLE when a bar is made; av2's worker processes inherit it."""
-    if os.environ.get("AV_VERBOSE") == "1" or "TQDM_DISABLE" in os.environ:
+    TQDM_DISABLE cannot do it (tqdm reads its environment once, at import), so av2's tracking module
+    gets a tqdm that is disabled for the duration of the call (the bars are drawn in this process)."""
+    import functools
+
+    import av2.evaluation.tracking.eval as tracking_eval
+
+    if os.environ.get("AV_VERBOSE") == "1":
         yield
         return
-    os.environ["TQDM_DISABLE"] = "1"
+    original = tracking_eval.tqdm
+    tracking_eval.tqdm = functools.partial(original, disable=True)
     try:
         yield
     finally:
-        os.environ.pop("TQDM_DISABLE", None)
+        tracking_eval.tqdm = original
 
 
 def run_av2(labels: dict, predictions: dict, *, max_range_m: int = MAX_RANGE_M) -> dict[str, Any]:
