@@ -27,7 +27,14 @@ def like(
     from av_assets.embeddings.store import EmbeddingStore
     from av_resources.env import local_lake
 
-    store = EmbeddingStore.for_lake(local_lake())
+    lake = local_lake()
+    store = EmbeddingStore.for_lake(lake)
+    if not store.exists():
+        fail(
+            f"no clip embeddings in the lake at {lake.uri()} yet: `av process <drives>` writes them "
+            "(AV_LAKE_ROOT chooses the lake)",
+            ExitCode.USAGE,
+        )
     try:
         results = store.like(clip_id, k=k, where=where)
     except KeyError:

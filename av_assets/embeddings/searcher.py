@@ -12,6 +12,7 @@ synchronous methods (they run the coroutines on the searcher's own loop), not bo
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from datetime import timedelta
@@ -48,6 +49,9 @@ class VectorSearcher:
     async def _open(self):
         if self._table is None:
             import lancedb
+
+            if "://" not in self.uri and not os.path.isdir(self.uri):
+                return None  # a missing local lake: connecting would create the folder
 
             db = await lancedb.connect_async(
                 self.uri,

@@ -25,6 +25,7 @@ Index policy (`ensure_index`, measured in tests/embeddings/test_vector_index.py 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -190,6 +191,13 @@ class EmbeddingStore:
 
         retry_on_conflict(once)
         return len(rows)
+
+    def exists(self) -> bool:
+        """Whether the table exists, without creating anything (connecting to a missing local folder
+        would create it, and read-only commands must not write to the lake)."""
+        if "://" not in self.uri:
+            return os.path.isdir(os.path.join(self.uri, f"{self.table_name}.lance"))
+        return self.table() is not None
 
     def count(self) -> int:
         t = self.table()

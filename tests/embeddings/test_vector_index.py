@@ -170,3 +170,23 @@ def test_async_searcher_matches_sync_and_sees_new_rows(store):
     assert second[0]["clip_id"] == "d-999:0" and second[0]["_distance"] < 1e-6
     with pytest.raises(KeyError):
         asyncio.run(s.searcher().alike("d-404:0"))
+
+
+def test_a_missing_lake_is_reported_and_not_created(tmp_path):
+    from typer.testing import CliRunner
+
+    from av_assets.cli import app
+    from av_resources.lake import LakeStorage
+
+    root = tmp_path / "no-lake-here"
+    store = EmbeddingStore.for_lake(LakeStorage(root=str(root)))
+    assert not store.exists()
+    with store.searcher() as s:
+        assert s.nearest([1.0, 0.0], k=3) == [] and s.get("d-1:0") is None
+    res = CliRunner().invoke(app, ["search", "like", "d-000:0"], env={"AV_LAKE_ROOT": str(root)})
+    assert res.exit_code == 2 and "no clip embeddings in the lake" in res.output, res.output
+    assert not root.exists()  # read-only commands write nothing
+
+
+def test_exists_once_rows_are_written(store):
+    assert store["store"].exists()
