@@ -1,12 +1,12 @@
-"""Vector search: the embedding store's IVF_SQ index (cosine, LanceDB; probe count calibrated at build)
-searched through `VectorSearcher`, over N x 384 float32 vectors, vs exact numpy top-k in the same run.
+"""Vector search: the embedding store's IVF index (cosine, LanceDB; IVF_FLAT at this size, IVF_SQ with
+a re-rank above `store.FLAT_MAX_BYTES`; probe count calibrated at build) searched through `VectorSearcher`, over N x 384 float32 vectors, vs exact numpy top-k in the same run.
 
 Data: a seeded mixture of 1,000 Gaussian clusters (centres ~ N(0, I), points = centre + SIGMA * N(0, I),
 then L2-normalised; uniform random vectors would defeat every ANN index). 1,000 queries are held-out
 draws from the same mixture. Truth: exact cosine top-10 by batched matmul + argpartition.
 
-The index is built by `EmbeddingStore.create_index` (the production path: partitions, quantisation,
-training sample, calibration of `nprobes` on the table's own rows) and searched with the production
+The index is built by `EmbeddingStore.create_index` (the production path: kind, partitions, training
+sample, calibration of `nprobes` on the table's own rows) and searched with the production
 `VectorSearcher` (the retrieval API's read path), so this measures what `av api serve` does.
 
 Cases (python -m bench.run bench_vectors; AV_BENCH_REPEATS=1 for one pass):
@@ -173,7 +173,13 @@ def _recall() -> float:
     return s["last_recall"] if "last_recall" in s else ann_pass()["recall"]
 
 
-_TAG = f"{N:,} x {DIM} ({CLUSTERS} clusters), store IVF_SQ, calibrated nprobes"
+def _tag() -> str:
+    from av_assets.embeddings.store import index_kind
+
+    return f"{N:,} x {DIM} ({CLUSTERS} clusters), store {index_kind(N, DIM).upper().replace('IVF', 'IVF_')}, calibrated nprobes"
+
+
+_TAG = _tag()
 
 CASES = [
     {

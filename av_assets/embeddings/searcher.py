@@ -7,6 +7,11 @@ the search itself below ~100k rows per probed partition). `VectorSearcher` keeps
 connection and table open and reads the index parameters once per `refresh_s`, so a query costs
 about 1.4 ms plus the search. Use either the `a*` coroutines from one event loop (FastAPI), or the
 synchronous methods (they run the coroutines on the searcher's own loop), not both on one instance.
+
+All searchers of a process share one LanceDB `Session` (index and metadata caches): the partitions an
+IVF_FLAT index loads (its full vectors, 1.5 GB per 1M x 384) are read once per process, not once per
+searcher (calibration opens one per probe count), and its index cache holds `INDEX_CACHE_BYTES`, twice
+the largest IVF_FLAT index `store.index_kind` builds.
 """
 
 from __future__ import annotations
@@ -18,7 +23,22 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from av_assets.embeddings.store import METRIC, IndexParams, index_params_of
+from av_assets.embeddings.store import FLAT_MAX_BYTES, METRIC, IndexParams, index_params_of
+
+INDEX_CACHE_BYTES = 2 * FLAT_MAX_BYTES
+_session = None
+_session_lock = threading.Lock()
+
+
+def shared_session():
+    """The process's LanceDB session for searchers (created on first use)."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            import lancedb
+
+            _session = lancedb.Session(index_cache_size_bytes=INDEX_CACHE_BYTES)
+        return _session
 
 
 class VectorSearcher:
@@ -57,6 +77,7 @@ class VectorSearcher:
                 self.uri,
                 storage_options=self.storage_options,
                 read_consistency_interval=timedelta(seconds=self.refresh_s),
+                session=shared_session(),
             )
             try:
                 self._table = await db.open_table(self.table_name)

@@ -4,23 +4,28 @@
 
 Index policy (`ensure_index`, measured in tests/embeddings/test_vector_index.py and bench/bench_vectors.py):
 - below `INDEX_MIN_ROWS` rows: no index, a flat scan is exact and fast;
-- from `INDEX_MIN_ROWS` rows: IVF_SQ (cosine; 8-bit scalar quantisation, one byte per dimension),
-  `num_partitions` = round(sqrt(rows)), at most rows / 256 (Lance trains IVF k-means on >= 256 rows
-  per partition and warns/clamps otherwise) and 4096; k-means on 64 rows per partition for 20
-  iterations (Lance's 256 x 50 take ~10x longer on 2 cores; calibration absorbs a coarser clustering).
-  IVF_SQ replaced IVF_PQ (96 sub-vectors): at 1M x 384 its distances need a re-rank of 3 x k
-  instead of 10 x k candidates and it builds ~3x faster (docs/embeddings.md has the numbers);
+- from `INDEX_MIN_ROWS` rows: an IVF index (cosine), `num_partitions` = round(sqrt(rows)), at most
+  rows / 256 (Lance trains IVF k-means on >= 256 rows per partition and warns/clamps otherwise) and
+  4096; k-means on 64 rows per partition for 20 iterations (Lance's 256 x 50 take ~10x longer on 2
+  cores; calibration absorbs a coarser clustering). Its kind follows the size of the vectors
+  (`index_kind`): IVF_FLAT (full float32 vectors in the partitions, exact distances, no re-rank)
+  while they fit in `FLAT_MAX_BYTES`, half of LanceDB's default 6 GiB index cache (1M x 384 = 1.5
+  GiB); above, IVF_SQ (8-bit scalar quantisation, a quarter of the memory) with an exact re-rank of
+  `REFINE_FACTOR` x k candidates. IVF_FLAT is the faster of the two at the bench's size: the re-rank's
+  random reads of 30 vectors are a third of a query (docs/embeddings.md has the numbers);
 - calibration: after training, `CALIBRATION_QUERIES` of the table's own rows (each excluded from its
   own answer, as in "more like this") are searched with 1, 2, 4, ... probes; the smallest count whose
-  recall@10 against an exact numpy scan reaches `TARGET_RECALL` is the table's `nprobes`. The partition
-  count is in the index name `vector_ivfsq_p<partitions>` (index stats do not report it); the probe
-  count and re-rank factor are metadata of the `vector` field keyed to that index name (`av.index`,
-  `av.nprobes`, `av.refine_factor`), so they never outlive their index;
+  recall@10 against an exact numpy scan reaches `TARGET_RECALL` is the table's `nprobes`. Kind and
+  partition count are in the index name `vector_<kind>_p<partitions>` (index stats do not report the
+  partitions); the probe count and re-rank factor are metadata of the `vector` field keyed to that
+  index name (`av.index`, `av.nprobes`, `av.refine_factor`), so they never outlive their index;
 - later runs `optimize()` (folds new rows into the existing partitions, compacts), and retrain the index
-  (`replace=True`) when the table grew past 4x the rows it was trained on (partitions too few);
-- searches probe the calibrated partitions and re-rank refine_factor x k candidates with exact
-  distances; long-lived callers search through `searcher.VectorSearcher`. An index from before
-  calibration (`vector_ivfpq_p<partitions>`) probes max(20, partitions / 20) and re-ranks 10 x k.
+  (`replace=True`) when the table grew past 4x the rows it was trained on (partitions too few) or
+  outgrew IVF_FLAT;
+- searches probe the calibrated partitions (and re-rank refine_factor x k candidates of an IVF_SQ
+  index with exact distances); long-lived callers search through `searcher.VectorSearcher`. An index
+  from before calibration (`vector_ivfpq_p<partitions>`) probes max(20, partitions / 20) and re-ranks
+  10 x k.
 """
 
 from __future__ import annotations
@@ -35,12 +40,13 @@ if TYPE_CHECKING:
 
 TABLE = "embeddings"
 KEYFRAME_TABLE = "keyframe_embeddings"
-INDEX_MIN_ROWS = 256  # below this a flat scan is exact and fast; above, an IVF_SQ index
+INDEX_MIN_ROWS = 256  # below this a flat scan is exact and fast; above, an IVF index
 METRIC = "cosine"
-REFINE_FACTOR = 3  # re-rank 3 x k scalar-quantised candidates with exact distances
+FLAT_MAX_BYTES = 3 << 30  # IVF_FLAT while rows x dim float32 fit here, IVF_SQ above (see docstring)
+REFINE_FACTOR = 3  # IVF_SQ: re-rank 3 x k scalar-quantised candidates with exact distances
 LEGACY_REFINE_FACTOR = 10  # PQ indexes from before calibration (coarser distances)
 MIN_NPROBES = 20  # probes for an index without a calibrated count (named before calibration)
-TARGET_RECALL = 0.97  # calibration target; the bench's goal is 0.95 on held-out queries
+TARGET_RECALL = 0.98  # calibration target; the bench's goal is 0.95 on held-out queries
 CALIBRATION_QUERIES = 200
 IVF_SAMPLE_RATE = 64
 IVF_MAX_ITERATIONS = 20
@@ -95,29 +101,35 @@ def index_partitions(rows: int) -> int:
     return max(1, min(4096, round(rows**0.5), rows // 256))
 
 
-def _index_name(partitions: int) -> str:
-    return f"vector_ivfsq_p{partitions}"
+def index_kind(rows: int, dim: int) -> str:
+    """IVF_FLAT ("ivfflat") while the vectors fit in `FLAT_MAX_BYTES`, else IVF_SQ ("ivfsq")."""
+    return "ivfflat" if rows * dim * 4 <= FLAT_MAX_BYTES else "ivfsq"
+
+
+def _index_name(kind: str, partitions: int) -> str:
+    return f"vector_{kind}_p{partitions}"
 
 
 class IndexParams(NamedTuple):
     partitions: int | None
     nprobes: int
-    refine_factor: int
+    refine_factor: int  # 0: no re-rank
+    kind: str | None = None  # "ivfflat", "ivfsq", "ivfpq"; None: not one of ours
 
 
 def index_params_of(name: str, vector_metadata: dict | None = None) -> IndexParams:
     """Search parameters of the index `name`: partitions from the name; probes and re-rank factor
     from the `vector` field metadata when they were calibrated for this index, else the defaults of
     an uncalibrated (pre-calibration IVF_PQ) index."""
-    m = re.fullmatch(r"vector_ivf(?:pq|sq)_p(\d+)", name)
-    parts = int(m[1]) if m else None
+    m = re.fullmatch(r"vector_(ivfflat|ivfsq|ivfpq)_p(\d+)", name)
+    kind, parts = (m[1], int(m[2])) if m else (None, None)
     meta = {
         (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
         for k, v in (vector_metadata or {}).items()
     }
     if meta.get("av.index") == name and str(meta.get("av.nprobes", "")).isdigit():
-        return IndexParams(parts, int(meta["av.nprobes"]), int(meta.get("av.refine_factor") or REFINE_FACTOR))
-    return IndexParams(parts, search_nprobes(parts) if parts else MIN_NPROBES, LEGACY_REFINE_FACTOR)
+        return IndexParams(parts, int(meta["av.nprobes"]), int(meta.get("av.refine_factor") or 0), kind)
+    return IndexParams(parts, search_nprobes(parts) if parts else MIN_NPROBES, LEGACY_REFINE_FACTOR, kind)
 
 
 def search_nprobes(partitions: int) -> int:
@@ -213,7 +225,7 @@ class EmbeddingStore:
         return self._vector_index() is not None
 
     def index_info(self) -> dict[str, Any] | None:
-        """{name, index_type, num_partitions, nprobes, refine_factor, num_indexed_rows,
+        """{name, kind, index_type, num_partitions, nprobes, refine_factor, num_indexed_rows,
         num_unindexed_rows} or None."""
         t = self.table()
         idx = self._vector_index(t)
@@ -223,6 +235,7 @@ class EmbeddingStore:
         params = index_params_of(idx.name, t.schema.field("vector").metadata)
         return {
             "name": idx.name,
+            "kind": params.kind,
             "index_type": str(getattr(st, "index_type", getattr(idx, "index_type", ""))),
             "num_partitions": params.partitions,
             "nprobes": params.nprobes,
@@ -243,7 +256,8 @@ class EmbeddingStore:
         info = self.index_info()
         if info is not None:
             parts = info.get("num_partitions") or 0
-            if parts and index_partitions(n) <= RETRAIN_GROWTH**0.5 * parts:
+            same_kind = info["kind"] == index_kind(n, t.schema.field("vector").type.list_size)
+            if parts and same_kind and index_partitions(n) <= RETRAIN_GROWTH**0.5 * parts:
                 retry_on_conflict(lambda: t.optimize())
                 return f"optimized ({info['index_type']} partitions={parts})"
         elif n < min_rows:
@@ -253,32 +267,36 @@ class EmbeddingStore:
     def create_index(
         self, *, sample_rate: int = IVF_SAMPLE_RATE, max_iterations: int = IVF_MAX_ITERATIONS
     ) -> str:
-        """Train IVF_SQ, swap it in, and calibrate its probe count (see the module docstring)."""
-        from lancedb.index import IvfSq
+        """Train the IVF index `index_kind` picks, swap it in, and calibrate its probe count (see the
+        module docstring)."""
+        from lancedb.index import IvfFlat, IvfSq
 
         from av_resources.clip_store import retry_on_conflict
 
         t = self.table()
-        parts = index_partitions(t.count_rows())
-        config = IvfSq(
+        n = t.count_rows()
+        kind, parts = index_kind(n, t.schema.field("vector").type.list_size), index_partitions(n)
+        config = (IvfFlat if kind == "ivfflat" else IvfSq)(
             distance_type=METRIC, num_partitions=parts, sample_rate=sample_rate, max_iterations=max_iterations
         )
-        name = _index_name(parts)
+        refine = 0 if kind == "ivfflat" else REFINE_FACTOR
+        name = _index_name(kind, parts)
         retry_on_conflict(lambda: t.create_index("vector", config=config, replace=True, name=name))
         for old in t.list_indices():
             if old.name != name and "vector" in list(old.columns or []):
                 retry_on_conflict(lambda old=old: t.drop_index(old.name))
-        nprobes, recall = self.calibrate_nprobes(parts)
+        nprobes, recall = self.calibrate_nprobes(parts, refine)
         meta = {
             "av.index": name,
             "av.nprobes": str(nprobes),
-            "av.refine_factor": str(REFINE_FACTOR),
+            "av.refine_factor": str(refine),
             "av.calibrated_recall": f"{recall:.4f}",
         }
         retry_on_conflict(lambda: t.update_field_metadata({"path": "vector", "metadata": meta}))
-        return f"IVF_SQ partitions={parts} nprobes={nprobes} (calibrated recall@10 {recall:.3f})"
+        label = kind.upper().replace("IVF", "IVF_")
+        return f"{label} partitions={parts} nprobes={nprobes} (calibrated recall@10 {recall:.3f})"
 
-    def calibrate_nprobes(self, partitions: int, k: int = 10) -> tuple[int, float]:
+    def calibrate_nprobes(self, partitions: int, refine_factor: int, k: int = 10) -> tuple[int, float]:
         """The smallest probe count (1, 2, 4, ... partitions) whose recall@k on up to
         `CALIBRATION_QUERIES` of the table's own rows reaches `TARGET_RECALL`, and that recall.
         Truth: exact cosine over every row (numpy), each query row excluded from its own answer."""
@@ -304,7 +322,7 @@ class EmbeddingStore:
         recall = 0.0
         for nprobes in ladder:
             hits = 0
-            with self.searcher(nprobes=nprobes, refine_factor=REFINE_FACTOR) as searcher:
+            with self.searcher(nprobes=nprobes, refine_factor=refine_factor) as searcher:
                 for row, want in zip(sample, truth, strict=True):
                     got = searcher.nearest(
                         data.column("vector")[int(row)].as_py(), k=k + 1, columns=[self.key]
@@ -334,7 +352,9 @@ class EmbeddingStore:
         q = t.search(list(map(float, vector)), vector_column_name="vector").metric(METRIC)
         info = self.index_info()
         if info is not None:
-            q = q.nprobes(info["nprobes"]).refine_factor(info["refine_factor"])
+            q = q.nprobes(info["nprobes"])
+            if info["refine_factor"]:
+                q = q.refine_factor(info["refine_factor"])
         if where:
             q = q.where(where, prefilter=True)
         return q.limit(k)

@@ -173,8 +173,8 @@ def test_keyframe_table_rows_and_neighbours(fleet):
     assert sum(r["clip_id"] is not None for r in rows) >= 0.95 * len(rows)
     md = fleet["kf_md"]
     assert md["av/model_version"].value == version and md["av/table_rows"].value == len(rows)
-    # ~600 keyframes: the IVF_SQ index was built (>= 256 rows) and answers the searches below
-    assert store.has_vector_index() and md["av/ann_index"].value.startswith(("IVF_SQ", "optimized"))
+    # ~600 keyframes: the IVF_FLAT index was built (>= 256 rows) and answers the searches below
+    assert store.has_vector_index() and md["av/ann_index"].value.startswith(("IVF_FLAT", "optimized"))
     # per-drive Parquet copies hold the same rows
     parquet = pl.concat(
         [lake.read_parquet(p) for p in lake.list("ml/keyframe_embeddings", "*/part-0.parquet")]
