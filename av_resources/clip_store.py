@@ -6,6 +6,10 @@ drive by concurrent per-drive runs.
   new table version, so concurrent per-drive writers lose no rows.
 - `DynamoClipStore`: DynamoDB (`PutItem` in batches is an upsert by key), tested against moto.
 `ClipStoreResource` picks one (`backend = lancedb | dynamodb`).
+
+`upsert` writes whole items (the catalog row, `catalog/clip_index`); `update` sets some fields of
+items that exist (the conditions and event types `catalog/clip_text` derives after enrichment), so a
+clip's item carries what search results say about it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pydantic import Field
 
 class ClipStore(Protocol):
     def upsert(self, rows: Sequence[dict[str, Any]]) -> int: ...
+    def update(self, items: Sequence[dict[str, Any]]) -> int: ...
     def get(self, clip_id: str) -> dict[str, Any] | None: ...
     def count(self) -> int: ...
 
@@ -67,6 +72,11 @@ class LanceClipStore:
             import pyarrow as pa
 
             schema = pa.Table.from_pylist(sample).schema
+            # a field null in every sampled row (weather unknown...) becomes a nullable string, not
+            # Arrow's null type, which no later value fits
+            schema = pa.schema(
+                [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in schema]
+            )
             try:
                 return db.create_table(self.table_name, schema=schema, exist_ok=True)
             except Exception:  # noqa: BLE001 - a concurrent creator won: open theirs
@@ -90,6 +100,43 @@ class LanceClipStore:
 
         retry_on_conflict(once)
         return len(rows)
+
+    def update(self, items: Sequence[dict[str, Any]]) -> int:
+        """Set the given fields of existing items by clip_id (None leaves a field as it is; fields the
+        table lacks become new nullable columns); items not in the store are skipped. The number of
+        items updated."""
+        items = [{k: v for k, v in _flatten(i).items() if v is not None} for i in items]
+        items = [i for i in items if i.get("clip_id") and len(i) > 1]
+        if not items:
+            return 0
+        import pyarrow as pa
+
+        def once() -> int:
+            table = self._table()
+            if table is None:
+                return 0
+            # null-typed columns (tables created before null fields became strings) hold no value
+            untyped = [f.name for f in table.schema if pa.types.is_null(f.type)]
+            if untyped and any(k in untyped for i in items for k in i):
+                table.drop_columns(untyped)
+            have = set(table.schema.names)
+            new: dict[str, pa.DataType] = {}
+            for item in items:
+                for k, v in item.items():
+                    if k not in have and k not in new:
+                        new[k] = pa.array([v]).type
+            if new:
+                table.add_columns([pa.field(k, t, nullable=True) for k, t in new.items()])
+            ids = ", ".join("'" + i["clip_id"].replace("'", "''") + "'" for i in items)
+            old = table.search().where(f"clip_id IN ({ids})").limit(len(items)).to_arrow().to_pylist()
+            by_id = {r["clip_id"]: r for r in old}
+            merged = [{**by_id[i["clip_id"]], **i} for i in items if i["clip_id"] in by_id]
+            if merged:
+                data = pa.Table.from_pylist(merged, schema=table.schema)
+                table.merge_insert("clip_id").when_matched_update_all().execute(data)
+            return len(merged)
+
+        return retry_on_conflict(once)
 
     def get(self, clip_id: str) -> dict[str, Any] | None:
         table = self._table()
@@ -156,6 +203,32 @@ class DynamoClipStore:
                     break
                 time.sleep(0.05 * 2**attempt)
         return len(items)
+
+    def update(self, items: Sequence[dict[str, Any]]) -> int:
+        """`UpdateItem` SET per item, only where the item exists (as `LanceClipStore.update`)."""
+        from boto3.dynamodb.types import TypeSerializer
+
+        ser, n = TypeSerializer(), 0
+        for item in items:
+            fields = {k: _to_dynamo(v) for k, v in _flatten(item).items() if k != "clip_id"}
+            fields = {k: v for k, v in fields.items() if v is not None}
+            if not fields:
+                continue
+            try:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key={"clip_id": {"S": item["clip_id"]}},
+                    UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+                    ConditionExpression="attribute_exists(clip_id)",
+                    ExpressionAttributeNames={f"#f{i}": k for i, k in enumerate(fields)},
+                    ExpressionAttributeValues={
+                        f":v{i}": ser.serialize(v) for i, v in enumerate(fields.values())
+                    },
+                )
+                n += 1
+            except self.client.exceptions.ConditionalCheckFailedException:
+                pass
+        return n
 
     def get(self, clip_id: str) -> dict[str, Any] | None:
         from boto3.dynamodb.types import TypeDeserializer

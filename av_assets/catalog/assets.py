@@ -122,11 +122,15 @@ def clip_text_rel(drive_id: str) -> str:
         "Per clip the text `av search text` searches: a plain-words summary (day/night, weather, road "
         "class, speed, detected events) plus the catalog description, its all-MiniLM-L6-v2 sentence "
         "embedding (384-d, embedder name+version in every row) and tag columns for filters, upserted "
-        "by clip_id into the text index (LanceDB FTS + vectors, or OpenSearch match + knn)."
+        "by clip_id into the text index (LanceDB FTS + vectors, or OpenSearch match + knn); the same "
+        "conditions and event types are set on the clip's key-value item."
     ),
 )
 def clip_text(
-    context: dg.AssetExecutionContext, lake: LakeStorage, text_index: TextIndexResource
+    context: dg.AssetExecutionContext,
+    lake: LakeStorage,
+    text_index: TextIndexResource,
+    clip_store: ClipStoreResource,
 ) -> dg.MaterializeResult:
     import polars as pl
 
@@ -149,6 +153,19 @@ def clip_text(
     upserted = index.upsert(rows)
     t1 = time.perf_counter()
     ann = index.ensure_vector_index() if hasattr(index, "ensure_vector_index") else "backend-managed"
+    # the catalog item was written before enrichment: give it what search results say of the clip
+    kv_updated = clip_store.open(lake).update(
+        [
+            {
+                "clip_id": r["clip_id"],
+                "day_night": r["day_night"],
+                "weather": r["weather"],
+                "road_class": r["road_class"],
+                "event_types": [e for e in r["event_types"].split(",") if e],
+            }
+            for r in rows
+        ]
+    )
     keep = [
         "clip_id",
         "drive_id",
@@ -188,6 +205,7 @@ def clip_text(
         "av/upserted": upserted,
         "av/upsert_s": round(t1 - t0, 3),
         "av/vector_index": ann,
+        "av/kv_updated": kv_updated,
         "av/event_types": dg.MetadataValue.json(
             sorted({e for r in rows for e in r["event_types"].split(",") if e})
         ),

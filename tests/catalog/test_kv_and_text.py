@@ -41,6 +41,54 @@ def test_lance_upsert_is_idempotent_and_updates(tmp_path):
     assert store.get("d-001:99") is None
 
 
+def _conditions(clip_id, weather=None, events=("cut_in",)):
+    return {
+        "clip_id": clip_id,
+        "day_night": "night",
+        "weather": weather,
+        "road_class": "motorway",
+        "event_types": list(events),
+    }
+
+
+def test_lance_update_sets_fields_of_existing_items_only(tmp_path):
+    store = LanceClipStore(str(tmp_path / "kv"))
+    store.upsert([_row("d-001", i, v=2.0) for i in range(3)])
+    # new fields become columns; None keeps what is stored; unknown clips are not created
+    n = store.update([_conditions("d-001:0", "rain"), _conditions("d-001:1"), _conditions("d-404:0", "fog")])
+    assert n == 2 and store.count() == 3 and store.get("d-404:0") is None
+    a, b, c = (store.get(f"d-001:{i}") for i in range(3))
+    assert (a["weather"], a["day_night"], a["road_class"]) == ("rain", "night", "motorway")
+    assert a["event_types"] == '["cut_in"]' and a["speed_mean_mps"] == 2.0  # untouched fields stay
+    assert b["weather"] is None and b["day_night"] == "night"
+    assert c["weather"] is None and c["day_night"] is None  # not updated: the new columns are null
+    store.update([_conditions("d-001:1", "snow", events=())])  # again, with other values
+    b = store.get("d-001:1")
+    assert (b["weather"], b["event_types"]) == ("snow", "[]") and store.count() == 3
+    # a later whole-item upsert of the catalog row keeps the table's columns
+    store.upsert([_row("d-001", 2, v=7.0)])
+    assert store.get("d-001:2")["speed_mean_mps"] == 7.0 and store.count() == 3
+
+
+def test_lance_update_of_a_field_that_was_null_in_every_row(tmp_path):
+    """The catalog row's weather is None when drive.json has none: the column is a nullable string
+    (and a legacy table with an Arrow null-typed column gets it replaced on update)."""
+    import lancedb
+    import pyarrow as pa
+
+    store = LanceClipStore(str(tmp_path / "kv"))
+    store.upsert([{**_row("d-001", i), "weather": None} for i in range(2)])
+    assert store._table().schema.field("weather").type == pa.string()
+    assert store.update([_conditions("d-001:0", "clear")]) == 1 and store.get("d-001:0")["weather"] == "clear"
+    legacy = lancedb.connect(str(tmp_path / "old")).create_table(
+        "clip_index", data=pa.table({"clip_id": ["d-002:0"], "weather": pa.nulls(1)})
+    )
+    assert pa.types.is_null(legacy.schema.field("weather").type)
+    old = LanceClipStore(str(tmp_path / "old"))
+    assert old.update([_conditions("d-002:0", "fog")]) == 1
+    assert old.get("d-002:0")["weather"] == "fog" and old.count() == 1
+
+
 def test_concurrent_writers_lose_no_rows(tmp_path):
     """Four processes upsert 30 clips each into one table at the same time."""
     uri = str(tmp_path / "kv")
@@ -72,6 +120,10 @@ def test_dynamodb_backend_on_moto(moto_endpoint):
     item = store.get("d-002:4")
     assert float(item["speed_mean_mps"]) == 42.0 and item["drive_id"] == "d-002"
     assert item["quality_flags"] == "[]"  # lists stored as JSON text, as in LanceDB
+    assert store.update([_conditions("d-002:4", "rain"), _conditions("d-404:0", "fog")]) == 1
+    item = store.get("d-002:4")
+    assert (item["weather"], item["day_night"], item["event_types"]) == ("rain", "night", '["cut_in"]')
+    assert float(item["speed_mean_mps"]) == 42.0 and store.get("d-404:0") is None and store.count() == 30
 
 
 def test_text_index_finds_clips_by_words(tmp_path):

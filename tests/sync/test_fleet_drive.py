@@ -119,6 +119,18 @@ def test_clip_index_view_kv_and_text_search(fleet):
     assert r["utc_start"].endswith("Z") and r["duration_s"] == 20.0
     item = ClipStoreResource().open(lake).get(r["clip_id"])
     assert item["drive_id"] == d
+    # the key-value item carries the conditions and events search reports (set after enrichment)
+    text = lake.read_parquet(f"catalog/clip_text/drive_id={d}/part-0.parquet").filter(
+        pl.col("clip_id") == r["clip_id"]
+    )
+    tags = text.select("day_night", "weather", "road_class", "event_types").row(0, named=True)
+    assert tags["day_night"] in {"day", "night", "dusk", "dawn"} and tags["weather"], tags
+    assert (item["day_night"], item["weather"], item["road_class"]) == (
+        tags["day_night"],
+        tags["weather"],
+        tags["road_class"],
+    )
+    assert json.loads(item["event_types"]) == [e for e in tags["event_types"].split(",") if e]
     out = subprocess.run(
         [sys.executable, "-m", "av_assets.cli", "catalog", "search", "urban driving", "--json"],
         env=env,
