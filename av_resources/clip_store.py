@@ -32,6 +32,14 @@ class ClipStore(Protocol):
     def count(self) -> int: ...
 
 
+def missing_local(uri: str) -> bool:
+    """A local LanceDB folder that does not exist: readers answer "nothing" instead of connecting,
+    which would create it (read-only commands and the API must not write to the lake)."""
+    import os
+
+    return "://" not in uri and not os.path.isdir(uri)
+
+
 def _flatten(row: dict[str, Any]) -> dict[str, Any]:
     """Lists/dicts as JSON text so every backend stores the same flat item."""
     return {k: (json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v) for k, v in row.items()}
@@ -63,6 +71,8 @@ class LanceClipStore:
         return lancedb.connect(self.uri, storage_options=self.storage_options)
 
     def _table(self, sample: list[dict] | None = None):
+        if sample is None and missing_local(self.uri):
+            return None
         db = self._db()
         try:
             return db.open_table(self.table_name)

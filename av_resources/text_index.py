@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import dagster as dg
 from pydantic import Field
 
-from av_resources.clip_store import retry_on_conflict
+from av_resources.clip_store import missing_local, retry_on_conflict
 
 
 class TextEmbedder(Protocol):
@@ -193,6 +193,8 @@ class LanceClipTextIndex:
         return pa.schema([*fields, ("vector", pa.list_(pa.float32(), VECTOR_DIM))])
 
     def _open(self):
+        if missing_local(self.uri):
+            return None
         try:
             return self._db().open_table(self.table_name)
         except (FileNotFoundError, ValueError):

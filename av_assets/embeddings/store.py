@@ -171,6 +171,10 @@ class EmbeddingStore:
         """The table (None when absent and `dim` is None). With `dim`: created when absent, and
         replaced when its vectors have another width (a new model version: old vectors are not
         comparable with new ones; the drives are re-embedded as they are processed)."""
+        from av_resources.clip_store import missing_local
+
+        if dim is None and missing_local(self.uri):
+            return None
         db = self._db()
         try:
             t = db.open_table(self.table_name)
@@ -205,8 +209,7 @@ class EmbeddingStore:
         return len(rows)
 
     def exists(self) -> bool:
-        """Whether the table exists, without creating anything (connecting to a missing local folder
-        would create it, and read-only commands must not write to the lake)."""
+        """Whether the table exists, without creating anything."""
         if "://" not in self.uri:
             return os.path.isdir(os.path.join(self.uri, f"{self.table_name}.lance"))
         return self.table() is not None

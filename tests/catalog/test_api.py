@@ -246,3 +246,23 @@ def test_api_serve_help():
 
     out = CliRunner().invoke(app, ["api", "serve", "--help"])
     assert out.exit_code == 0 and "--port" in out.output and "--host" in out.output
+
+
+def test_a_missing_lake_answers_empty_and_is_not_created(tmp_path):
+    """Read-only endpoints on a lake that does not exist yet: counts 0, 404s, and no folder written."""
+    from fastapi.testclient import TestClient
+
+    from av_assets.catalog.api import create_app
+    from av_resources.lake import LakeStorage
+
+    root = tmp_path / "no-lake-yet"
+    with TestClient(create_app(LakeStorage(root=str(root)))) as c:
+        assert c.get("/health").json() == {
+            "status": "ok",
+            "version": "1.0.0",
+            "text_rows": 0,
+            "embedding_rows": 0,
+        }
+        assert c.get("/clips/d-001:0").status_code == 404
+        assert c.get("/search/like/d-001:0").status_code == 404
+    assert not root.exists()
