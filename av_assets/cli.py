@@ -79,5 +79,28 @@ def demo(
 
 _mount_extensions()
 
+
+def main() -> None:
+    """The `av` entry point: typer's, except that a usage error (a bad option value, a missing
+    argument) under `--json` also prints CONTRACTS' one JSON document, {"error", "exit_code"}."""
+    from av_assets.contracts.cli import emit_json
+
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        print("Aborted.", file=sys.stderr)
+        raise SystemExit(1) from None
+    except typer.TyperException as exc:
+        if not hasattr(exc, "format_message"):  # not a usage error (typer's vendored click's)
+            raise
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)
+        if "--json" in sys.argv[1:]:
+            emit_json({"error": exc.format_message(), "exit_code": exc.exit_code})
+        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -114,11 +114,11 @@ def rrf(
     semantic: list[dict[str, Any]], fts: list[dict[str, Any]], limit: int, k: int = RRF_K
 ) -> list[dict[str, Any]]:
     """Reciprocal-rank fusion: score = sum over the two rankings of 1 / (k + rank), rank from 1.
-    Each result keeps `similarity` (cosine) and `bm25` where that ranking found it."""
+    Every result has `similarity` (cosine) and `bm25`, null where that ranking did not find it."""
     fused: dict[str, dict[str, Any]] = {}
     for ranking, key in ((semantic, "similarity"), (fts, "bm25")):
         for rank, r in enumerate(dedupe(ranking), start=1):
-            out = fused.setdefault(r["clip_id"], {**r, "score": 0.0})
+            out = fused.setdefault(r["clip_id"], {**r, "score": 0.0, "similarity": None, "bm25": None})
             out["score"] += 1.0 / (k + rank)
             out[key] = r["score"]
     for r in fused.values():

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import typer
 
+from av_assets.contracts.cli import MAX_RESULTS
+
 API_TITLE = "av-platform retrieval API"
 API_VERSION = "1.0.0"
 CLIP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{2,63}:-?[0-9]+$"  # CONTRACTS.md clip id
-MAX_K = 1000
 DESCRIPTION = """Clip retrieval over the av-platform lake.
 
 * **Text to clip** (`/search/text`): each clip's summary (day/night, weather, road class, speed,
@@ -83,6 +84,7 @@ def create_app(lake=None, warm: bool = False):
     class Health(BaseModel):
         status: str
         version: str
+        lake: str = Field(description="the lake this server reads ($AV_LAKE_ROOT)")
         text_rows: int | None = Field(None, description="clips in the text index (null: not countable)")
         embedding_rows: int = Field(description="clips in the clip-embedding table")
 
@@ -138,6 +140,7 @@ def create_app(lake=None, warm: bool = False):
         return Health(
             status="ok",
             version=API_VERSION,
+            lake=lake.uri(),
             text_rows=count() if count else None,
             embedding_rows=_embeddings().count(),
         )
@@ -176,7 +179,7 @@ def create_app(lake=None, warm: bool = False):
     )
     def text(
         q: str = Query(..., min_length=1, max_length=1000, description='e.g. "night rain highway"'),
-        k: int = Query(10, ge=1, le=MAX_K, description="clips returned"),
+        k: int = Query(10, ge=1, le=MAX_RESULTS, description="clips returned"),
         where: str | None = Query(None, max_length=2000, description="SQL prefilter on indexed columns"),
         mode: Literal["hybrid", "semantic", "fts"] = Query(DEFAULT_MODE, description="ranking"),
     ) -> Results:
@@ -198,7 +201,7 @@ def create_app(lake=None, warm: bool = False):
     )
     async def like(
         clip_id: str = PathParam(..., pattern=CLIP_ID_PATTERN, description="the query clip"),
-        k: int = Query(20, ge=1, le=MAX_K, description="clips returned"),
+        k: int = Query(20, ge=1, le=MAX_RESULTS, description="clips returned"),
         where: str | None = Query(None, max_length=2000, description="SQL prefilter on the embedding table"),
     ) -> Results:
         try:
@@ -260,7 +263,12 @@ def serve(
     with uvicorn; docs at /docs, the spec at /openapi.json."""
     import uvicorn
 
-    uvicorn.run(create_app(warm=warm), host=host, port=port, log_level="info")
+    from av_assets.contracts.cli import stderr_console
+    from av_resources.env import local_lake
+
+    lake = local_lake()
+    stderr_console.print(f"serving the lake at {lake.uri()} on http://{host}:{port} (docs: /docs)")
+    uvicorn.run(create_app(lake, warm=warm), host=host, port=port, log_level="info")
 
 
 @api_app.command("openapi")

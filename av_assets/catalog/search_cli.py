@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import ExitCode, emit_json, fail, stderr_console
+from av_assets.contracts.cli import MAX_RESULTS, ExitCode, emit_json, fail, stderr_console
 
 search_app = typer.Typer(
     help="Search clips: by text (`text`: meaning + words), by example (`like`).", no_args_is_help=True
@@ -33,7 +33,7 @@ def open_text_index(lake=None):
 
 def text(
     query: str = typer.Argument(..., help='words, e.g. "night rain highway" or "vehicle merging in front"'),
-    k: int = typer.Option(10, "-k", "--limit", min=1, help="clips returned"),
+    k: int = typer.Option(10, "-k", "--limit", min=1, max=MAX_RESULTS, help="clips returned"),
     where: str = typer.Option(
         None,
         "--where",
@@ -50,15 +50,31 @@ def text(
     each clip's summary (conditions, road, speed, detected events) and catalog description."""
     if not isinstance(mode, str):  # called as a function (the `av catalog search` alias)
         mode = DEFAULT_MODE
+    index = open_text_index()
+    count = getattr(index, "count", None)  # LanceDB; OpenSearch answers an empty index with []
+    if count is not None and count() == 0:
+        from av_resources.env import local_lake
+
+        fail(
+            f"no clips in the text index of the lake at {local_lake().uri()} yet: `av process <drives>` "
+            "writes them (AV_LAKE_ROOT chooses the lake)",
+            ExitCode.USAGE,
+        )
     try:
-        results = search_text(query, k=k, where=where, mode=mode)
+        results = search_text(query, k=k, where=where, mode=mode, index=index)
     except ValueError as exc:  # a bad --where or --mode: usage error
         fail(f"search failed: {exc}", ExitCode.USAGE)
     except Exception as exc:  # noqa: BLE001 - LanceDB reports SQL errors as generic runtime errors
         if where:
             fail(f"search failed (check --where): {exc}", ExitCode.USAGE)
         raise
-    print_results(results, as_json, lambda r: (r.get("text") or "")[:120])
+    scores = {"hybrid": "reciprocal-rank fusion of meaning and words", "semantic": "cosine", "fts": "BM25"}
+    print_results(results, as_json, _shorten, column="text", score=scores.get(mode, mode))
+
+
+def _shorten(r: dict, width: int = 140) -> str:
+    text = r.get("text") or ""
+    return text if len(text) <= width else text[:width].rsplit(" ", 1)[0] + " ..."
 
 
 def search_text(
@@ -72,14 +88,19 @@ def search_text(
     return index.search(query, limit=k, where=where or None, mode=mode)
 
 
-def print_results(results: list[dict], as_json: bool, describe) -> None:
-    """The output of every `av search` command: CONTRACTS' {"results": [...]} or one line per clip."""
+def print_results(results: list[dict], as_json: bool, describe, column: str, score: str) -> None:
+    """The output of every `av search` command: CONTRACTS' {"results": [...]}, or a header and one
+    line per clip (score, clip id, `describe(row)` under `column`); what the score is goes to stderr."""
     if as_json:
         emit_json({"results": results})
         return
-    for r in results:
-        typer.echo(f"{r['score']:7.3f}  {r['clip_id']}  {describe(r)}")
-    stderr_console.print(f"[dim]{len(results)} clips[/]")
+    if results:
+        width = max(len(r["clip_id"]) for r in results)
+        typer.echo(f"{'score':>7}  {'clip_id':<{width}}  {column}")
+        for r in results:
+            typer.echo(f"{r['score']:7.3f}  {r['clip_id']:<{width}}  {describe(r)}")
+    n = len(results)
+    stderr_console.print(f"[dim]{n} clip{'' if n == 1 else 's'} (score: {score}, higher is better)[/]")
 
 
 # name -> "module:function": the commands of `av search`. Add yours here (one line, your module).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import ExitCode, fail
+from av_assets.contracts.cli import MAX_RESULTS, ExitCode, fail
 
 
 def like(
@@ -13,7 +13,7 @@ def like(
         ...,
         help="the query clip, '<drive_id>:<t_start_ns>' (list them: av query \"SELECT clip_id FROM clip_embeddings\")",
     ),
-    k: int = typer.Option(20, "-k", "--limit", min=1, help="clips returned"),
+    k: int = typer.Option(20, "-k", "--limit", min=1, max=MAX_RESULTS, help="clips returned"),
     where: str = typer.Option(
         None,
         "--where",
@@ -49,4 +49,10 @@ def like(
         raise
     from av_assets.catalog.search_cli import print_results
 
-    print_results(results, as_json, lambda r: ",".join(r["event_types"]) or "-")
+    def conditions(r: dict) -> str:
+        light = "/".join(str(r.get(c) or "?") for c in ("day_night", "weather", "road_class"))
+        return f"{light:<28}  {','.join(r['event_types']) or '-'}"
+
+    print_results(
+        results, as_json, conditions, column="light/weather/road  events", score="cosine similarity"
+    )

@@ -140,7 +140,13 @@ def api(tmp_path_factory):
 def test_health_counts_the_lake(api):
     r = api["client"].get("/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "version": "1.0.0", "text_rows": 3, "embedding_rows": 3}
+    assert r.json() == {
+        "status": "ok",
+        "version": "1.0.0",
+        "lake": api["lake"].uri(),
+        "text_rows": 3,
+        "embedding_rows": 3,
+    }
 
 
 def test_get_clip_and_404_422(api):
@@ -260,9 +266,17 @@ def test_a_missing_lake_answers_empty_and_is_not_created(tmp_path):
         assert c.get("/health").json() == {
             "status": "ok",
             "version": "1.0.0",
+            "lake": str(root),
             "text_rows": 0,
             "embedding_rows": 0,
         }
         assert c.get("/clips/d-001:0").status_code == 404
         assert c.get("/search/like/d-001:0").status_code == 404
+    # the CLI's text search says the lake has no clips (exit 2), as `av search like` does
+    from typer.testing import CliRunner
+
+    from av_assets.cli import app
+
+    res = CliRunner().invoke(app, ["search", "text", "night rain"], env={"AV_LAKE_ROOT": str(root)})
+    assert res.exit_code == 2 and "no clips in the text index" in res.output, res.output
     assert not root.exists()

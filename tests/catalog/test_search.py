@@ -1,6 +1,8 @@
 """`av search text` (contract shape, filters, de-duplication) and the OpenSearch adapter's requests."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -14,6 +16,7 @@ from av_resources.text_index import (
     parse_where,
     search_body,
 )
+from tests.helpers import REPO_ROOT
 
 ROWS = [
     {
@@ -87,6 +90,38 @@ def test_search_text_k_and_where(lake_with_text):
     assert _cli("search", "text", "highway", "--where", "no_such_col = 1", "--json").exit_code == 2
     alias = _cli("catalog", "search", "highway", "--json")  # the workflow-4 spelling still works
     assert alias.exit_code == 0 and validation_errors(json.loads(alias.stdout), "cli_results") == []
+
+
+def test_search_text_plain_output(lake_with_text):
+    out = _cli("search", "text", "night rain highway", "-k", "2")
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["score", "clip_id", "text"] and len(lines) == 3
+    assert lines[1].split()[1] == "d-010:100" and float(lines[1].split()[0]) > 0
+
+
+def test_usage_errors_under_json_still_print_one_document():
+    """A bad option value is caught by the command-line parser, before the command runs: the entry
+    point still prints CONTRACTS' {"error", "exit_code"} on stdout (through `python -m`, as `av`)."""
+    for args, what in ((["-k", "0"], "-k"), (["-k", "1001"], "-k")):
+        out = subprocess.run(
+            [sys.executable, "-m", "av_assets.cli", "search", "like", "d-001:0", *args, "--json"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 2, out.stderr[-2000:]
+        doc = json.loads(out.stdout)
+        assert doc["exit_code"] == 2 and what in doc["error"], doc
+    out = subprocess.run(
+        [sys.executable, "-m", "av_assets.cli", "no-such-command", "--json"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and json.loads(out.stdout)["exit_code"] == 2
 
 
 def test_empty_index_gives_empty_results(tmp_path):

@@ -329,7 +329,7 @@ def test_rrf_fusion_arithmetic():
     assert [x["clip_id"] for x in out] == ["b:1", "a:1", "c:1"]
     assert out[0]["score"] == pytest.approx(1 / (RRF_K + 2) + 1 / (RRF_K + 1))
     assert out[0]["similarity"] == 0.8 and out[0]["bm25"] == 7.0
-    assert "bm25" not in out[1] and out[2]["bm25"] == 3.0 and "similarity" not in out[2]
+    assert out[1]["bm25"] is None and out[2]["bm25"] == 3.0 and out[2]["similarity"] is None
 
 
 class FakeTransport:

@@ -136,6 +136,16 @@ def test_search_like_json_contract_excludes_query(fleet):
     res = _like(q, "--where", f"drive_id = '{drive}'", "--json")
     assert res.exit_code == 0 and {r["drive_id"] for r in json.loads(res.stdout)["results"]} <= {drive}
     assert _like("nope:1", "--json").exit_code == 2
+    # the plain output: a header, then score, clip id, conditions and events per clip, in JSON's order
+    plain = _like(q, "-k", "3")
+    assert plain.exit_code == 0, plain.output
+    lines = plain.stdout.splitlines()
+    assert lines[0].split() == ["score", "clip_id", "light/weather/road", "events"] and len(lines) == 4
+    for line, r in zip(lines[1:], doc["results"][:3], strict=True):
+        score, clip_id, conditions, events = line.split()
+        assert (float(score), clip_id) == (round(r["score"], 3), r["clip_id"])
+        assert conditions == "/".join(str(r[c] or "?") for c in ("day_night", "weather", "road_class"))
+        assert events == (",".join(r["event_types"]) or "-")
 
 
 def test_neighbours_share_ground_truth_well_above_random(fleet):
