@@ -78,6 +78,20 @@ def _check_path(path: Path) -> Path:
     return path.resolve()
 
 
+WARNING_MEANINGS = {  # docs/ingest.md, "WARN" rows
+    "time_gap": "a gap > 5x a topic's median period and > 1 s",
+    "clock_backwards": "log_time goes backwards on a topic",
+    "rate_off_nominal": "a sensor's measured rate is > 20 % off its declared rate_hz",
+    "start_time_disagrees": "the first message is > 1 h from drive.json's start_time",
+    "vehicle_folder_differs": "the vehicle folder name is not drive.json's vehicle_id (informational)",
+    "folder_name_differs": "the drive folder name is not the drive id (informational)",
+    "sensor_topic_differs": "a sensor was found on another topic than declared (informational)",
+    "unknown_platform": "drive.json's platform has no profile yet (platform profiles arrive with "
+    "workflow 36); nothing more is required of the drive",
+    "undecodable_types": "messages of a type with no definition: counted, not checked",
+}
+
+
 def _print(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -92,6 +106,12 @@ def _print(rows: list[dict[str, Any]]) -> None:
             cells["warnings"] = ", ".join(r["warning_flags"])
         table.add_row(*cells.values())
     Console().print(table)
+    flags = sorted({f for r in rows for f in r.get("warning_flags") or []})
+    if flags:  # warnings do not stop a drive; say what each one means (docs/ingest.md has them all)
+        from av_assets.contracts.cli import stderr_console
+
+        for f in flags:
+            stderr_console.print(f"[dim]{f}: {WARNING_MEANINGS.get(f, 'see docs/ingest.md')}[/]")
 
 
 def ingest(

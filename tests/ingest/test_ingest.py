@@ -253,3 +253,24 @@ def test_a_damaged_compressed_chunk_quarantines_instead_of_crashing(tmp_path):
     res = ingest_drive(LocalSource(src), lake)
     assert (res.status, res.reason) == ("quarantined", "structural_failure"), res
     assert lake.read_json("quarantine/bad-zstd/reason.json")["reason"] == "structural_failure"
+
+
+def test_ingest_table_explains_the_warnings_it_shows(capsys):
+    """Every WARN flag of docs/ingest.md has a one-line meaning, printed under the table for the
+    flags present (a flag name alone sends people to the docs)."""
+    import re
+
+    from av_assets.ingest.cli import WARNING_MEANINGS, _print
+    from tests.helpers import REPO_ROOT
+
+    doc = (REPO_ROOT / "docs" / "ingest.md").read_text()
+    documented = {
+        f
+        for line in doc.splitlines()
+        if line.startswith("| WARN |")
+        for f in re.findall(r"`(\w+)`", line.split("|")[2])
+    }
+    assert documented == set(WARNING_MEANINGS)
+    _print([{"drive_id": "d-1", "status": "ingested", "warning_flags": ["unknown_platform"]}])
+    err = capsys.readouterr().err
+    assert "unknown_platform: drive.json's platform has no profile yet" in err and "time_gap" not in err
