@@ -61,6 +61,25 @@ def retry_on_conflict(fn, attempts: int = 12):
     return None
 
 
+def _evolve(table, rows: Sequence[dict[str, Any]]) -> None:
+    """Give a Lance table every field `rows` bring a value for (Arrow would drop unknown fields
+    silently): new fields become nullable columns (schema evolution, no rewrite), and a null-typed
+    column (from a first batch where the field was None everywhere) is retyped: it holds no value."""
+    import pyarrow as pa
+
+    touched = {k for r in rows for k, v in r.items() if v is not None}
+    retype = sorted(touched & {f.name for f in table.schema if pa.types.is_null(f.type)})
+    if retype:
+        table.drop_columns(retype)
+    have, new = set(table.schema.names), {}
+    for r in rows:
+        for k, v in r.items():
+            if v is not None and k not in have and k not in new:
+                new[k] = pa.array([v]).type
+    if new:
+        table.add_columns([pa.field(k, t, nullable=True) for k, t in new.items()])
+
+
 class LanceClipStore:
     def __init__(self, uri: str, table: str = "clip_index", storage_options: dict | None = None):
         self.uri, self.table_name, self.storage_options = uri, table, storage_options or None
@@ -100,6 +119,7 @@ class LanceClipStore:
 
         def once():
             table = self._table(rows)
+            _evolve(table, rows)
             data = pa.Table.from_pylist(rows, schema=table.schema)
             (
                 table.merge_insert("clip_id")
@@ -113,8 +133,8 @@ class LanceClipStore:
 
     def update(self, items: Sequence[dict[str, Any]]) -> int:
         """Set the given fields of existing items by clip_id (None leaves a field as it is; fields the
-        table lacks become new nullable columns); items not in the store are skipped. The number of
-        items updated."""
+        table lacks become new columns); items not in the store are skipped. The number of items
+        updated."""
         items = [{k: v for k, v in _flatten(i).items() if v is not None} for i in items]
         items = [i for i in items if i.get("clip_id") and len(i) > 1]
         if not items:
@@ -125,18 +145,7 @@ class LanceClipStore:
             table = self._table()
             if table is None:
                 return 0
-            # null-typed columns (tables created before null fields became strings) hold no value
-            untyped = [f.name for f in table.schema if pa.types.is_null(f.type)]
-            if untyped and any(k in untyped for i in items for k in i):
-                table.drop_columns(untyped)
-            have = set(table.schema.names)
-            new: dict[str, pa.DataType] = {}
-            for item in items:
-                for k, v in item.items():
-                    if k not in have and k not in new:
-                        new[k] = pa.array([v]).type
-            if new:
-                table.add_columns([pa.field(k, t, nullable=True) for k, t in new.items()])
+            _evolve(table, items)
             ids = ", ".join("'" + i["clip_id"].replace("'", "''") + "'" for i in items)
             old = table.search().where(f"clip_id IN ({ids})").limit(len(items)).to_arrow().to_pylist()
             by_id = {r["clip_id"]: r for r in old}

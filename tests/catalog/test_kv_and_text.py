@@ -65,9 +65,12 @@ def test_lance_update_sets_fields_of_existing_items_only(tmp_path):
     store.update([_conditions("d-001:1", "snow", events=())])  # again, with other values
     b = store.get("d-001:1")
     assert (b["weather"], b["event_types"]) == ("snow", "[]") and store.count() == 3
-    # a later whole-item upsert of the catalog row keeps the table's columns
-    store.upsert([_row("d-001", 2, v=7.0)])
-    assert store.get("d-001:2")["speed_mean_mps"] == 7.0 and store.count() == 3
+    # a later whole-item upsert of the catalog row keeps the table's columns, and a field no
+    # earlier row had is kept too (a new column), not dropped
+    store.upsert([{**_row("d-001", 2, v=7.0), "route_id": "route-1"}])
+    c = store.get("d-001:2")
+    assert (c["speed_mean_mps"], c["route_id"]) == (7.0, "route-1") and store.count() == 3
+    assert store.get("d-001:0")["route_id"] is None and store.get("d-001:0")["weather"] == "rain"
 
 
 def test_lance_update_of_a_field_that_was_null_in_every_row(tmp_path):
