@@ -45,6 +45,22 @@ def _flatten(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v) for k, v in row.items()}
 
 
+def public_item(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as `av catalog get` and `GET /clips/{id}` show it: lists and objects decoded from
+    their JSON text, internal fields (`_...`) left out."""
+    out = {}
+    for k, v in item.items():
+        if k.startswith("_"):
+            continue
+        if isinstance(v, str) and v[:1] in "[{":
+            try:
+                v = json.loads(v)
+            except ValueError:
+                pass
+        out[k] = v
+    return out
+
+
 def retry_on_conflict(fn, attempts: int = 12):
     for i in range(attempts):
         try:

@@ -155,20 +155,12 @@ def create_app(lake=None, warm: bool = False):
     def get_clip(
         clip_id: str = PathParam(..., pattern=CLIP_ID_PATTERN, description="`<drive_id>:<t_start_ns>`"),
     ) -> dict:
+        from av_resources.clip_store import public_item
+
         item = resources["clip_store"].open(lake).get(clip_id)
         if item is None:
             raise HTTPException(404, f"no clip {clip_id!r} in the catalog")
-        out = {}
-        for k, v in item.items():
-            if k.startswith("_"):
-                continue
-            if isinstance(v, str) and v[:1] in "[{":  # lists are stored as JSON text
-                try:
-                    v = json.loads(v)
-                except ValueError:
-                    pass
-            out[k] = v
-        return out
+        return public_item(item)
 
     @app.get(
         "/search/text",

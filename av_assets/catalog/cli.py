@@ -27,7 +27,7 @@ def search(
 @catalog_app.command("get")
 def get(clip_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """A clip's item from the key-value store (the local LanceDB table)."""
-    from av_resources.clip_store import ClipStoreResource
+    from av_resources.clip_store import ClipStoreResource, public_item
     from av_resources.env import local_lake
 
     item = ClipStoreResource().open(local_lake()).get(clip_id)
@@ -36,8 +36,10 @@ def get(clip_id: str = typer.Argument(...), as_json: bool = typer.Option(False, 
             f'no clip {clip_id!r} in the clip store (ids: `av query "SELECT clip_id FROM clips"`)',
             ExitCode.USAGE,
         )
-    item = {k: v for k, v in item.items() if not k.startswith("_")}
-    emit_json(item) if as_json else typer.echo("\n".join(f"{k}: {v}" for k, v in item.items()))
+    item = public_item(item)
+    emit_json(item) if as_json else typer.echo(
+        "\n".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in item.items())
+    )
 
 
 @catalog_app.command("glue-register")

@@ -73,6 +73,19 @@ def test_lance_update_sets_fields_of_existing_items_only(tmp_path):
     assert store.get("d-001:0")["route_id"] is None and store.get("d-001:0")["weather"] == "rain"
 
 
+def test_public_item_decodes_lists_and_hides_internal_fields():
+    from av_resources.clip_store import _flatten, public_item
+
+    stored = {**_flatten({"clip_id": "d-1:0", "event_types": ["cut_in"], "box": {"a": 1}}), "_rowid": 3}
+    assert stored["event_types"] == '["cut_in"]'
+    assert public_item({**stored, "note": "[not json"}) == {
+        "clip_id": "d-1:0",
+        "event_types": ["cut_in"],
+        "box": {"a": 1},
+        "note": "[not json",
+    }
+
+
 def test_lance_update_of_a_field_that_was_null_in_every_row(tmp_path):
     """The catalog row's weather is None when drive.json has none: the column is a nullable string
     (and a legacy table with an Arrow null-typed column gets it replaced on update)."""
