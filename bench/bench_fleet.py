@@ -118,6 +118,9 @@ CASES = [
 
 
 if __name__ == "__main__":
+    from bench.run import module_cli
+
+    module_cli(__doc__)
     for case in CASES:
         r, f = case["run"](), case["reference"]()
         print(f"{case['name']}: run {r:.2f} {case['unit']}, reference {f:.2f}, ratio {r / f:.3f}")

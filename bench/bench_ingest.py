@@ -113,3 +113,10 @@ CASES = [
         "reference": iteration_msgs_s,
     },
 ]
+
+
+if __name__ == "__main__":
+    from bench.run import main, module_cli
+
+    module_cli(__doc__)
+    raise SystemExit(main(["bench_ingest"]))

@@ -57,3 +57,10 @@ CASES = [
         "reference": lambda: _rows_per_s(_plain_write),
     }
 ]
+
+
+if __name__ == "__main__":
+    from bench.run import main, module_cli
+
+    module_cli(__doc__)
+    raise SystemExit(main(["bench_lake"]))

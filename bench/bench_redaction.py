@@ -91,3 +91,10 @@ CASES = [
         "reference": lambda: _fps(_blur_all),
     },
 ]
+
+
+if __name__ == "__main__":
+    from bench.run import main, module_cli
+
+    module_cli(__doc__)
+    raise SystemExit(main(["bench_redaction"]))

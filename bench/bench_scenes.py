@@ -124,4 +124,7 @@ CASES = [
 ]
 
 if __name__ == "__main__":
+    from bench.run import module_cli
+
+    module_cli(__doc__)
     print(detector_pass(), duckdb_harsh_brake())

@@ -174,3 +174,10 @@ CASES = [
         "reference": _can_cantools,
     },
 ]
+
+
+if __name__ == "__main__":
+    from bench.run import main, module_cli
+
+    module_cli(__doc__)
+    raise SystemExit(main(["bench_sync"]))

@@ -230,12 +230,9 @@ if __name__ == "__main__":
     # python -m bench.bench_vectors [--sweep]: the sweep, then the CASES written to bench/results.json
     # exactly as `python -m bench.run bench_vectors` does, on the same build (one process).
     import bench.bench_vectors as this
-    from bench.run import main
+    from bench.run import main, module_cli
 
-    unknown = [a for a in sys.argv[1:] if a != "--sweep"]
-    if unknown:  # --help included: print the docstring (the knobs), run nothing
-        print(__doc__)
-        raise SystemExit(0 if set(unknown) <= {"-h", "--help"} else 2)
+    module_cli(__doc__, allowed=frozenset({"--sweep"}))
     if "--sweep" in sys.argv:
         this.sweep()
     raise SystemExit(main(["bench_vectors"]))

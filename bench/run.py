@@ -56,12 +56,21 @@ def _modules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_"))
 
 
+def module_cli(doc: str, allowed: frozenset[str] = frozenset()) -> None:
+    """For `python -m bench.<module> [...]`: `--help` (or a flag the module does not take) prints
+    the module's docstring, its knobs, and exits before anything is measured."""
+    args = set(sys.argv[1:]) - allowed
+    if args:
+        print(doc.strip())
+        raise SystemExit(0 if args <= {"-h", "--help"} else 2)
+
+
 def main(argv: list[str]) -> int:
     if {"-h", "--help"} & set(argv):
         print(
             "usage: python -m bench.run [MODULE|CASE_NAME ...]\n\n"
-            f"{__doc__.strip()}\n\nModules: {', '.join(_modules())} (each documents its knobs, e.g. "
-            "AV_BENCH_VECTORS_N). AV_BENCH_REPEATS (default 3): passes per case, the median is reported.\n"
+            f"{__doc__.strip()}\n\nModules: {', '.join(_modules())} (`python -m bench.<module> --help` prints "
+            "a module's cases and knobs, e.g. AV_BENCH_VECTORS_N). AV_BENCH_REPEATS (default 3): passes per case, the median is reported.\n"
             "A run of some modules keeps the other cases' last results in bench/results.json."
         )
         return 0

@@ -30,10 +30,12 @@ def get(clip_id: str = typer.Argument(...), as_json: bool = typer.Option(False, 
     from av_resources.clip_store import ClipStoreResource, public_item
     from av_resources.env import local_lake
 
-    item = ClipStoreResource().open(local_lake()).get(clip_id)
+    lake = local_lake()
+    item = ClipStoreResource().open(lake).get(clip_id)
     if item is None:
         fail(
-            f'no clip {clip_id!r} in the clip store (ids: `av query "SELECT clip_id FROM clips"`)',
+            f"no clip {clip_id!r} in the clip store of the lake at {lake.uri()} "
+            '(ids: `av query "SELECT clip_id FROM clips"`; AV_LAKE_ROOT chooses the lake)',
             ExitCode.USAGE,
         )
     item = public_item(item)

@@ -37,7 +37,9 @@ def text(
     where: str = typer.Option(
         None,
         "--where",
-        help="SQL prefilter on the indexed columns, e.g. \"day_night = 'night' AND event_types LIKE '%cut_in%'\"",
+        help="SQL prefilter on the text index: drive_id, vehicle_id, weather, day_night, road_class, "
+        "event_types (comma text), route_id, duration_s, distance_m, speed_mean_mps, speed_max_mps, "
+        "lat_centroid, lon_centroid, t_start_ns; e.g. \"day_night = 'night' AND event_types LIKE '%cut_in%'\"",
     ),
     mode: str = typer.Option(
         DEFAULT_MODE,

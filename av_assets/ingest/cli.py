@@ -92,18 +92,29 @@ WARNING_MEANINGS = {  # docs/ingest.md, "WARN" rows
 }
 
 
-def _print(rows: list[dict[str, Any]]) -> None:
+def _run_cell(r: dict[str, Any]) -> str:
+    """What `av process` did with a drive after ingest (its status is only ingest's)."""
+    run = r.get("run")
+    if run is None:
+        return "quarantined" if r.get("status") == "quarantined" else "already processed"
+    n = len(run.get("materialized") or [])
+    return f"processed ({n} assets)" if run.get("success") else f"FAILED (run {run.get('run_id')})"
+
+
+def _print(rows: list[dict[str, Any]], processed: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table()
     cols = ("drive_id", "status", "reason", "files", "message_count", "warnings")
-    for c in cols:
+    for c in (*cols, "pipeline") if processed else cols:
         table.add_column(c)
     for r in rows:
         cells = {c: "" if r.get(c) is None else str(r[c]) for c in cols}
         if r.get("warning_flags"):  # name them: a bare count sends people to manifest.json
             cells["warnings"] = ", ".join(r["warning_flags"])
+        if processed:
+            cells["pipeline"] = _run_cell(r)
         table.add_row(*cells.values())
     Console().print(table)
     flags = sorted({f for r in rows for f in r.get("warning_flags") or []})
@@ -165,11 +176,14 @@ def process(
     path: Path = typer.Argument(..., help="a drive folder (with drive.json) or a folder of drive folders"),
     as_json: bool = typer.Option(False, "--json", help='print {"drives": [...]} on stdout'),
 ) -> None:
-    """Ingest, then materialise every per-drive asset for each new drive on the Dagster instance
-    ($DAGSTER_HOME), in-process. Quarantined and skipped drives are not processed further."""
+    """Ingest, then materialise every per-drive asset on the Dagster instance ($DAGSTER_HOME),
+    in-process, for each drive in bronze that this instance has not processed yet: new drives, and
+    drives ingested before ("skipped" by ingest: same bytes) by `av ingest` alone, released from
+    quarantine, or left by a failed run. The `pipeline` column (`run` in JSON) says what ran;
+    quarantined drives stop at ingest."""
     path = _check_path(path)
     rows = process_path(path)
-    emit_json({"drives": rows}) if as_json else _print(rows)
+    emit_json({"drives": rows}) if as_json else _print(rows, processed=True)
 
 
 def _unprocessed(instance, drive_id: str) -> bool:

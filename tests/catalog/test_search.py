@@ -210,3 +210,12 @@ def test_opensearch_search_query_dsl_and_results():
     }
     assert [r["clip_id"] for r in res] == ["d-010:100", "d-011:0"] and res[0]["score"] == 3.5
     assert validation_errors({"results": res}, "cli_results") == []
+
+
+def test_search_text_help_lists_every_filter_column():
+    from av_resources.text_index import FILTER_COLUMNS
+
+    out = _cli("search", "text", "--help")
+    assert out.exit_code == 0
+    words = set(out.output.replace(",", " ").replace(";", " ").split())
+    assert set(FILTER_COLUMNS) <= words, set(FILTER_COLUMNS) - words

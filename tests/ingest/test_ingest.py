@@ -274,3 +274,15 @@ def test_ingest_table_explains_the_warnings_it_shows(capsys):
     _print([{"drive_id": "d-1", "status": "ingested", "warning_flags": ["unknown_platform"]}])
     err = capsys.readouterr().err
     assert "unknown_platform: drive.json's platform has no profile yet" in err and "time_gap" not in err
+
+
+def test_process_table_says_what_ran_after_ingest():
+    """`av process` lists ingest's status (skipped = same bytes as before) and, beside it, whether
+    the pipeline ran for the drive."""
+    from av_assets.ingest.cli import _run_cell
+
+    ok = {"run_id": "r1", "success": True, "materialized": ["a", "b", "c"]}
+    assert _run_cell({"status": "skipped", "run": ok}) == "processed (3 assets)"
+    assert _run_cell({"status": "ingested", "run": {**ok, "success": False}}) == "FAILED (run r1)"
+    assert _run_cell({"status": "skipped"}) == "already processed"
+    assert _run_cell({"status": "quarantined"}) == "quarantined"
