@@ -113,16 +113,19 @@ def dedupe(results: list[dict[str, Any]], limit: int | None = None) -> list[dict
 def rrf(
     semantic: list[dict[str, Any]], fts: list[dict[str, Any]], limit: int, k: int = RRF_K
 ) -> list[dict[str, Any]]:
-    """Reciprocal-rank fusion: score = sum over the two rankings of 1 / (k + rank), rank from 1.
-    Every result has `similarity` (cosine) and `bm25`, null where that ranking did not find it."""
+    """Reciprocal-rank fusion: sum over the two rankings of 1 / (k + rank), rank from 1, reported
+    as a share of the best possible sum (first in both = 1.0; first in one ranking only = 0.5), so a
+    score says how well both agree. Every result has `similarity` (cosine) and `bm25`, null where
+    that ranking did not find it."""
     fused: dict[str, dict[str, Any]] = {}
     for ranking, key in ((semantic, "similarity"), (fts, "bm25")):
         for rank, r in enumerate(dedupe(ranking), start=1):
             out = fused.setdefault(r["clip_id"], {**r, "score": 0.0, "similarity": None, "bm25": None})
             out["score"] += 1.0 / (k + rank)
             out[key] = r["score"]
+    best = 2.0 / (k + 1)
     for r in fused.values():
-        r["score"] = round(r["score"], 8)
+        r["score"] = round(r["score"] / best, 6)
     return dedupe(list(fused.values()), limit)
 
 

@@ -76,7 +76,9 @@ def create_app(lake=None, warm: bool = False):
         drive_id: str
         t_start_ns: int
         t_end_ns: int
-        score: float = Field(description="higher is better (cosine, BM25, or the fused RRF score)")
+        score: float = Field(
+            description="higher is better: cosine, BM25, or the fused rank score (1.0 = first in both)"
+        )
 
     class Results(BaseModel):
         results: list[ClipResult]

@@ -70,7 +70,11 @@ def text(
         if where:
             fail(f"search failed (check --where): {exc}", ExitCode.USAGE)
         raise
-    scores = {"hybrid": "reciprocal-rank fusion of meaning and words", "semantic": "cosine", "fts": "BM25"}
+    scores = {
+        "hybrid": "rank fusion of meaning and words, 1.0 = first in both",
+        "semantic": "cosine",
+        "fts": "BM25",
+    }
     print_results(results, as_json, _shorten, column="text", score=scores.get(mode, mode))
 
 

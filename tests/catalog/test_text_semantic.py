@@ -327,7 +327,12 @@ def test_rrf_fusion_arithmetic():
 
     out = rrf([r("a:1", 0.9), r("b:1", 0.8)], [r("b:1", 7.0), r("c:1", 3.0)], limit=3)
     assert [x["clip_id"] for x in out] == ["b:1", "a:1", "c:1"]
-    assert out[0]["score"] == pytest.approx(1 / (RRF_K + 2) + 1 / (RRF_K + 1))
+    # a share of the best possible fusion (first in both rankings = 1.0)
+    assert out[0]["score"] == pytest.approx((1 / (RRF_K + 2) + 1 / (RRF_K + 1)) / (2 / (RRF_K + 1)), abs=1e-6)
+    assert (
+        out[2]["score"] == pytest.approx((1 / (RRF_K + 2)) / (2 / (RRF_K + 1)), abs=1e-6)
+        and out[2]["score"] < 0.5
+    )
     assert out[0]["similarity"] == 0.8 and out[0]["bm25"] == 7.0
     assert out[1]["bm25"] is None and out[2]["bm25"] == 3.0 and out[2]["similarity"] is None
 
