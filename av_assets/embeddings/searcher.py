@@ -17,7 +17,6 @@ the largest IVF_FLAT index `store.index_kind` builds.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from datetime import timedelta
@@ -70,8 +69,10 @@ class VectorSearcher:
         if self._table is None:
             import lancedb
 
-            if "://" not in self.uri and not os.path.isdir(self.uri):
-                return None  # a missing local lake: connecting would create the folder
+            from av_resources.clip_store import missing_local
+
+            if missing_local(self.uri):
+                return None  # connecting would create the folder
 
             db = await lancedb.connect_async(
                 self.uri,
