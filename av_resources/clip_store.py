@@ -4,12 +4,13 @@ drive by concurrent per-drive runs.
 - `LanceClipStore`: a LanceDB table under the lake (local folder), upserted with `merge_insert`
   keyed by clip_id. Lance commits are optimistic: a writer that loses a commit race retries on the
   new table version, so concurrent per-drive writers lose no rows.
-- `DynamoClipStore`: DynamoDB (`PutItem` in batches is an upsert by key), tested against moto.
+- `DynamoClipStore`: DynamoDB (`UpdateItem` per item), tested against moto.
 `ClipStoreResource` picks one (`backend = lancedb | dynamodb`).
 
-`upsert` writes whole items (the catalog row, `catalog/clip_index`); `update` sets some fields of
-items that exist (the conditions and event types `catalog/clip_text` derives after enrichment), so a
-clip's item carries what search results say about it.
+Both write only the fields a row brings a value for (None leaves the stored value): `upsert` the
+catalog row (`catalog/clip_index`, creating the item), `update` the conditions and event types
+`catalog/clip_text` derives after enrichment (existing items only). So a clip's item carries what
+search results say about it, and re-materialising `clip_index` alone does not erase them.
 """
 
 from __future__ import annotations
@@ -128,47 +129,35 @@ class LanceClipStore:
                 return db.open_table(self.table_name)
 
     def upsert(self, rows: Sequence[dict[str, Any]]) -> int:
-        rows = [_flatten(r) for r in rows]
-        if not rows:
-            return 0
-        import pyarrow as pa
-
-        def once():
-            table = self._table(rows)
-            _evolve(table, rows)
-            data = pa.Table.from_pylist(rows, schema=table.schema)
-            (
-                table.merge_insert("clip_id")
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute(data)
-            )
-
-        retry_on_conflict(once)
-        return len(rows)
+        return self._write(rows, insert=True)
 
     def update(self, items: Sequence[dict[str, Any]]) -> int:
-        """Set the given fields of existing items by clip_id (None leaves a field as it is; fields the
-        table lacks become new columns); items not in the store are skipped. The number of items
-        updated."""
-        items = [{k: v for k, v in _flatten(i).items() if v is not None} for i in items]
-        items = [i for i in items if i.get("clip_id") and len(i) > 1]
+        return self._write(items, insert=False)
+
+    def _write(self, rows: Sequence[dict[str, Any]], *, insert: bool) -> int:
+        """Merge each row's non-None fields into its item (read, merge, `merge_insert` in one retried
+        attempt: a lost commit race re-reads); new items only when `insert`."""
+        flat = [_flatten(r) for r in rows]
+        items = [{k: v for k, v in r.items() if v is not None} for r in flat]
+        items = [i for i in items if i.get("clip_id") and (insert or len(i) > 1)]
         if not items:
             return 0
         import pyarrow as pa
 
         def once() -> int:
-            table = self._table()
+            table = self._table(flat if insert else None)
             if table is None:
                 return 0
             _evolve(table, items)
             ids = ", ".join("'" + i["clip_id"].replace("'", "''") + "'" for i in items)
             old = table.search().where(f"clip_id IN ({ids})").limit(len(items)).to_arrow().to_pylist()
             by_id = {r["clip_id"]: r for r in old}
-            merged = [{**by_id[i["clip_id"]], **i} for i in items if i["clip_id"] in by_id]
+            merged = [{**by_id.get(i["clip_id"], {}), **i} for i in items if insert or i["clip_id"] in by_id]
             if merged:
-                data = pa.Table.from_pylist(merged, schema=table.schema)
-                table.merge_insert("clip_id").when_matched_update_all().execute(data)
+                merge = table.merge_insert("clip_id").when_matched_update_all()
+                if insert:
+                    merge = merge.when_not_matched_insert_all()
+                merge.execute(pa.Table.from_pylist(merged, schema=table.schema))
             return len(merged)
 
         return retry_on_conflict(once)
@@ -218,52 +207,35 @@ class DynamoClipStore:
             )
             self.client.get_waiter("table_exists").wait(TableName=self.table_name)
 
-    def _table(self):
-        from boto3.dynamodb.types import TypeSerializer
-
-        return TypeSerializer()
-
     def upsert(self, rows: Sequence[dict[str, Any]]) -> int:
-        ser = self._table()
-        items = []
-        for r in rows:
-            flat = {k: _to_dynamo(v) for k, v in _flatten(r).items()}
-            items.append({k: ser.serialize(v) for k, v in flat.items() if v is not None})
-        for i in range(0, len(items), 25):  # BatchWriteItem: 25 puts, each an upsert by key
-            req = {self.table_name: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]}
-            for attempt in range(8):
-                out = self.client.batch_write_item(RequestItems=req)
-                req = out.get("UnprocessedItems") or {}
-                if not req:
-                    break
-                time.sleep(0.05 * 2**attempt)
-        return len(items)
+        return sum(self._set_fields(r, must_exist=False) for r in rows)
 
     def update(self, items: Sequence[dict[str, Any]]) -> int:
-        """`UpdateItem` SET per item, only where the item exists (as `LanceClipStore.update`)."""
+        return sum(self._set_fields(i, must_exist=True) for i in items)
+
+    def _set_fields(self, row: dict[str, Any], *, must_exist: bool) -> bool:
+        """`UpdateItem` SET of the row's non-None fields (creates the item unless `must_exist`)."""
         from boto3.dynamodb.types import TypeSerializer
 
-        ser, n = TypeSerializer(), 0
-        for item in items:
-            fields = {k: _to_dynamo(v) for k, v in _flatten(item).items() if k != "clip_id"}
-            fields = {k: v for k, v in fields.items() if v is not None}
-            if not fields:
-                continue
-            try:
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key={"clip_id": {"S": item["clip_id"]}},
-                    UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
-                    ConditionExpression="attribute_exists(clip_id)",
-                    ExpressionAttributeNames={f"#f{i}": k for i, k in enumerate(fields)},
-                    ExpressionAttributeValues={
-                        f":v{i}": ser.serialize(v) for i, v in enumerate(fields.values())
-                    },
-                )
-                n += 1
-            except self.client.exceptions.ConditionalCheckFailedException:
-                pass
-        return n
+        ser = TypeSerializer()
+        fields = {k: _to_dynamo(v) for k, v in _flatten(row).items() if k != "clip_id"}
+        fields = {k: v for k, v in fields.items() if v is not None}
+        if must_exist and not fields:
+            return False
+        kw: dict[str, Any] = {}
+        if must_exist:
+            kw["ConditionExpression"] = "attribute_exists(clip_id)"
+        if fields:
+            kw["UpdateExpression"] = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+            kw["ExpressionAttributeNames"] = {f"#f{i}": k for i, k in enumerate(fields)}
+            kw["ExpressionAttributeValues"] = {
+                f":v{i}": ser.serialize(v) for i, v in enumerate(fields.values())
+            }
+        try:
+            self.client.update_item(TableName=self.table_name, Key={"clip_id": {"S": row["clip_id"]}}, **kw)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def get(self, clip_id: str) -> dict[str, Any] | None:
         from boto3.dynamodb.types import TypeDeserializer

@@ -71,6 +71,16 @@ def test_lance_update_sets_fields_of_existing_items_only(tmp_path):
     c = store.get("d-001:2")
     assert (c["speed_mean_mps"], c["route_id"]) == (7.0, "route-1") and store.count() == 3
     assert store.get("d-001:0")["route_id"] is None and store.get("d-001:0")["weather"] == "rain"
+    # the catalog row upserted again (clip_index re-materialised alone, weather unknown to it) keeps
+    # the conditions clip_text set
+    store.upsert([{**_row("d-001", 0, v=3.0), "weather": None}])
+    a = store.get("d-001:0")
+    assert (a["speed_mean_mps"], a["weather"], a["day_night"], a["event_types"]) == (
+        3.0,
+        "rain",
+        "night",
+        '["cut_in"]',
+    )
 
 
 def test_public_item_decodes_lists_and_hides_internal_fields():
@@ -140,6 +150,9 @@ def test_dynamodb_backend_on_moto(moto_endpoint):
     item = store.get("d-002:4")
     assert (item["weather"], item["day_night"], item["event_types"]) == ("rain", "night", '["cut_in"]')
     assert float(item["speed_mean_mps"]) == 42.0 and store.get("d-404:0") is None and store.count() == 30
+    store.upsert([{**_row("d-002", 4, v=43.0), "weather": None}])  # the catalog row again
+    item = store.get("d-002:4")
+    assert (item["weather"], item["day_night"], float(item["speed_mean_mps"])) == ("rain", "night", 43.0)
 
 
 def test_text_index_finds_clips_by_words(tmp_path):
