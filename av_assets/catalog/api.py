@@ -22,7 +22,7 @@ from pathlib import Path
 
 import typer
 
-from av_assets.contracts.cli import MAX_RESULTS
+from av_assets.contracts.cli import MAX_RESULTS, where_error
 
 API_TITLE = "av-platform retrieval API"
 API_VERSION = "1.0.0"
@@ -132,9 +132,9 @@ def create_app(lake=None, warm: bool = False):
             cache["like"] = _embeddings().searcher()
         return cache["like"]
 
-    def _bad_where(where: str | None, exc: Exception) -> HTTPException:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return HTTPException(400, f"bad `where` filter {where!r}: {msg[:300]}")
+    def _raise_if_bad_where(where: str | None, exc: Exception) -> None:
+        if (message := where_error(exc, where, name="where")) is not None:
+            raise HTTPException(400, message) from exc
 
     @app.get("/health", response_model=Health, tags=["ops"], summary="liveness and table sizes")
     def health() -> Health:
@@ -181,9 +181,8 @@ def create_app(lake=None, warm: bool = False):
             raise HTTPException(422, "q is blank")
         try:
             return Results(results=search_text(q, k=k, where=where, mode=mode, index=_index()))
-        except Exception as exc:  # noqa: BLE001 - LanceDB reports SQL errors as generic errors
-            if where:
-                raise _bad_where(where, exc) from exc
+        except Exception as exc:  # LanceDB reports SQL errors as generic errors
+            _raise_if_bad_where(where, exc)
             raise
 
     @app.get(
@@ -202,9 +201,8 @@ def create_app(lake=None, warm: bool = False):
             rows = clip_results(await _searcher().alike(clip_id, k=k, where=where or None))
         except KeyError as exc:
             raise HTTPException(404, f"no embedding for clip {clip_id!r}") from exc
-        except Exception as exc:  # noqa: BLE001
-            if where:
-                raise _bad_where(where, exc) from exc
+        except Exception as exc:  # LanceDB reports SQL errors as generic errors
+            _raise_if_bad_where(where, exc)
             raise
         return Results(results=rows)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import MAX_RESULTS, ExitCode, emit_json, fail, stderr_console
+from av_assets.contracts.cli import MAX_RESULTS, ExitCode, emit_json, fail, stderr_console, where_error
 
 search_app = typer.Typer(
     help="Search clips: by text (`text`: meaning + words), by example (`like`).", no_args_is_help=True
@@ -65,11 +65,11 @@ def text(
     try:
         results = search_text(query, k=k, where=where, mode=mode, index=index)
     except ValueError as exc:  # a bad --where or --mode: usage error
-        fail(f"search failed: {exc}", ExitCode.USAGE)
-    except Exception as exc:  # noqa: BLE001 - LanceDB reports SQL errors as generic runtime errors
-        if where:
-            fail(f"search failed (check --where): {exc}", ExitCode.USAGE)
-        raise
+        fail(where_error(exc, where) or f"search failed: {exc}", ExitCode.USAGE)
+    except Exception as exc:  # LanceDB reports SQL errors as generic runtime errors
+        if (message := where_error(exc, where)) is None:
+            raise
+        fail(message, ExitCode.USAGE)
     scores = {
         "hybrid": "rank fusion of meaning and words, 1.0 = first in both",
         "semantic": "cosine",

@@ -34,6 +34,22 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
+def where_error(exc: Exception, where: str | None, name: str = "--where") -> str | None:
+    """A filter the search backend refused, said in terms of what the user typed (LanceDB quotes the
+    statement it built around the filter: `SELECT 1 FROM t WHERE clip_id <> ... AND (...)`); None when
+    `exc` is not about the filter."""
+    import re
+
+    text = re.sub(r"^(Invalid input, )?", "", str(exc).strip())
+    if not where or not any(m in text for m in ("Error parsing statement", "Schema error", "sql parser")):
+        return None
+    parser = re.search(r"\(sql parser error: (.*)\)$", text, re.S)
+    detail = parser.group(1) if parser else re.sub(r"Error parsing statement: SELECT .*", "", text)
+    if detail.endswith("found: )") and where.count("(") == where.count(")"):
+        detail = detail[: -len(")")] + "the end of the filter"  # our closing parenthesis
+    return f"{name} {where!r} is not a filter on this table: {detail.strip()}"
+
+
 def emit_json(document: Any) -> None:
     """Write the one JSON document of a `--json` command to stdout."""
     sys.stdout.write(json.dumps(document, default=_default, sort_keys=False) + "\n")

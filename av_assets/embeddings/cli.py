@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import MAX_RESULTS, ExitCode, fail
+from av_assets.contracts.cli import MAX_RESULTS, ExitCode, fail, where_error
 
 
 def like(
@@ -43,10 +43,10 @@ def like(
             'for its drive; ids: `av query "SELECT clip_id FROM clip_embeddings"`)',
             ExitCode.USAGE,
         )
-    except Exception as exc:  # noqa: BLE001 - LanceDB reports SQL errors as generic runtime errors
-        if where:
-            fail(f"search failed (check --where): {exc}", ExitCode.USAGE)
-        raise
+    except Exception as exc:  # LanceDB reports SQL errors as generic runtime errors
+        if (message := where_error(exc, where)) is None:
+            raise
+        fail(message, ExitCode.USAGE)
     from av_assets.catalog.search_cli import print_results
 
     def conditions(r: dict) -> str:

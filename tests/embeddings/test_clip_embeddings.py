@@ -136,6 +136,11 @@ def test_search_like_json_contract_excludes_query(fleet):
     res = _like(q, "--where", f"drive_id = '{drive}'", "--json")
     assert res.exit_code == 0 and {r["drive_id"] for r in json.loads(res.stdout)["results"]} <= {drive}
     assert _like("nope:1", "--json").exit_code == 2
+    bad = _like(q, "--where", "drive_id = 'x' AND")  # said in the user's terms, not LanceDB's statement
+    assert bad.exit_code == 2 and "SELECT" not in bad.output and q not in bad.output
+    assert (
+        "--where \"drive_id = 'x' AND\" is not a filter on this table: Expected: an expression" in bad.output
+    )
     # the plain output: a header, then score, clip id, conditions and events per clip, in JSON's order
     plain = _like(q, "-k", "3")
     assert plain.exit_code == 0, plain.output
