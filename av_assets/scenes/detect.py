@@ -323,7 +323,10 @@ def _guarded(
 def cut_ins(tracks, p: DetectorPolicy, lane_width: float, ego_lane_changes: list[dict]) -> list[dict]:
     """A confirmed track ahead (0 < x <= cut_in_max_ahead_m) whose lateral offset goes from the adjacent
     lane (|lat| >= cut_in_from_frac lane widths) into ours (|lat| <= cut_in_to_frac) within cut_in_max_s
-    and stays >= cut_in_min_in_lane_s; not while the ego changes lane itself (+- cut_in_guard_s).
+    and stays >= cut_in_min_in_lane_s; not while the ego changes lane itself (+- cut_in_guard_s), not
+    heading against the ego (oncoming or crossing), and only where the lane reference reaches the
+    track (within the recorded path: beyond it the reference is an extrapolation of the last heading,
+    which sweeps across tracks while the ego turns at the end of a drive).
     Interval: last sample in the adjacent lane -> first sample in our lane."""
     if not tracks.height:
         return []
@@ -333,9 +336,19 @@ def cut_ins(tracks, p: DetectorPolicy, lane_width: float, ego_lane_changes: list
     t = tr["t_ns"].to_numpy()
     x = tr[near_x(tr)].to_numpy()
     lat = tr["lateral_offset_m"].to_numpy()
-    ahead = (x > 0) & (x <= p.cut_in_max_ahead_m)
+    reached = (
+        tr["lane_ref_turn_deg"].is_not_null().to_numpy()
+        if "lane_ref_turn_deg" in tr.columns
+        else np.ones(t.size, bool)
+    )
+    with_ego = (
+        np.abs(tr["heading_rad"].fill_null(0.0).to_numpy()) <= np.radians(p.cut_in_max_heading_deg)
+        if "heading_rad" in tr.columns
+        else np.ones(t.size, bool)
+    )
+    ahead = (x > 0) & (x <= p.cut_in_max_ahead_m) & reached & with_ego
     inside = (np.abs(lat) <= p.cut_in_to_frac * lane_width) & ahead
-    adjacent = (np.abs(lat) >= p.cut_in_from_frac * lane_width) & (np.abs(lat) <= 1.5 * lane_width)
+    adjacent = (np.abs(lat) >= p.cut_in_from_frac * lane_width) & (np.abs(lat) <= 1.5 * lane_width) & reached
     # index of the last adjacent-lane sample at or before each row, within the same track
     idx = np.where(adjacent, np.arange(t.size), -1)
     last_adj = np.maximum.accumulate(idx)
@@ -352,7 +365,17 @@ def cut_ins(tracks, p: DetectorPolicy, lane_width: float, ego_lane_changes: list
     gb = np.array([r["t_end_ns"] for r in ego_lane_changes], dtype=np.int64)
     keep = ~_guarded(t0, t1, ga, gb, int(p.cut_in_guard_s * 1e9))
     s, la, t0, t1 = s[keep], la[keep], t0[keep], t1[keep]
-    lat_speed = np.abs(lat[la] - lat[s]) / np.maximum((t1 - t0) / 1e9, 0.05)
+    # crossing speed over >= cut_in_speed_baseline_s (from an earlier sample of the same track if the
+    # crossing itself was quicker): a lagging tracker's catch-up is not the car's lateral speed
+    lead = int(p.cut_in_speed_baseline_s * 1e9)
+    b0 = np.array(
+        [
+            min(a, g + max(int(np.searchsorted(t[g:i], t[i] - lead, side="right")) - 1, 0))
+            for a, g, i in zip(la, group_start[s], s, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    lat_speed = np.abs(lat[b0] - lat[s]) / np.maximum((t1 - t[b0]) / 1e9, 0.05)
     # faster than a car can move sideways: a track jump (association, or a lidar cluster's centre
     # sweeping over a large object while the ego turns), not a cut-in
     fast = (lat_speed >= p.cut_in_min_lateral_mps) & (lat_speed <= p.cut_in_max_lateral_mps)

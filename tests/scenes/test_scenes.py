@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from av_assets.scenes.detect import (
+    cut_ins,
     harsh_brake,
     lane_changes,
     merge_intervals,
@@ -102,6 +103,59 @@ def test_track_lane_change_by_lane_line_crossing():
     b = pl.DataFrame({"track_id": "b", "t_ns": tw, "lateral_offset_m": weave})
     det = track_lane_changes(pl.concat([a, b]), DEFAULT_POLICY.detectors, 3.5)
     assert [(r["track_id"], r["detail"]) for r in det] == [("a", "right")]
+
+
+def test_cut_in_speed_is_measured_over_half_a_second():
+    """A tracker lagging a fast cut-in catches up in a few samples (a demo drive's track, 20 Hz): from
+    2.50 m (last in the next lane) to 0.92 m (first in ours) in 0.25 s is 6.3 m/s, over the 6 m/s a car
+    can move sideways; over 0.5 s (from 3.3 m) it is 4.8 m/s, a cut-in. A track sweeping 4.5 m in
+    0.5 s (a cluster centre running over a parked car) is not, nor is one drifting in at 0.3 m/s."""
+    p = DEFAULT_POLICY.detectors
+
+    def track(name, lat):
+        t = (np.arange(lat.size) * 0.05 * 1e9).astype(np.int64)
+        return pl.DataFrame(
+            {"track_id": name, "t_ns": t, "x": 12.0 + 0.1 * np.arange(lat.size), "lateral_offset_m": lat}
+        )
+
+    lagging = np.r_[np.full(40, 3.3), [3.05, 2.79, 2.5, 2.21, 1.88, 1.55, 1.2, 0.92, 0.5], np.full(30, 0.3)]
+    jump = np.r_[np.full(40, 4.8), np.linspace(4.8, 0.3, 11)[1:], np.full(30, 0.3)]
+    drift = np.r_[np.full(40, 3.3), np.linspace(3.3, 0.3, 201)[1:], np.full(30, 0.3)]
+    found = cut_ins(
+        pl.concat([track("lagging", lagging), track("jump", jump), track("drift", drift)]), p, 3.5, []
+    )
+    assert [(r["track_id"], r["detail"]) for r in found] == [("lagging", "lateral_mps=4.76")]
+    old = DEFAULT_POLICY.with_overrides("v4", cut_in_speed_baseline_s=0.0).detectors
+    assert cut_ins(track("lagging", lagging), old, 3.5, []) == []  # 6.3 m/s
+
+
+def test_cut_in_needs_a_track_going_our_way_within_the_recorded_path():
+    """The same lane change is no cut-in when the track heads 150 deg off the ego's heading (an
+    oncoming cyclist turning across our lane) or lies beyond the ego's recorded path (the lane
+    reference there is an extrapolation: null `lane_ref_turn_deg`)."""
+    lat = np.r_[np.full(20, 3.3), np.linspace(3.3, 0.2, 21)[1:], np.full(30, 0.2)]
+    t = (np.arange(lat.size) * 0.05 * 1e9).astype(np.int64)
+
+    def track(name, heading, turn):
+        return pl.DataFrame(
+            {
+                "track_id": name,
+                "t_ns": t,
+                "x": np.full(lat.size, 15.0),
+                "lateral_offset_m": lat,
+                "heading_rad": np.full(lat.size, heading),
+                "lane_ref_turn_deg": pl.Series(np.full(lat.size, turn), nan_to_null=True),
+            }
+        )
+
+    tracks = pl.concat(
+        [
+            track("same way", -0.2, 3.0),
+            track("oncoming", np.radians(-150), 3.0),
+            track("unreached", -0.2, np.nan),
+        ]
+    )
+    assert [r["track_id"] for r in cut_ins(tracks, DEFAULT_POLICY.detectors, 3.5, [])] == ["same way"]
 
 
 def test_hazard_needs_the_lane_reference_to_reach_it():
