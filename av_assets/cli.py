@@ -20,7 +20,8 @@ app = typer.Typer(
     help=(
         "av-platform: the data engine for AV perception teams.\n\n"
         "Drives -> bronze -> silver -> catalog -> gold -> ml, as a Dagster asset graph. "
-        "The lake is $AV_LAKE_ROOT (default ./.av_lake), the Dagster home $DAGSTER_HOME (default ./.av_home). "
+        "The lake is $AV_LAKE_ROOT (default .av_lake in the checkout), the Dagster home $DAGSTER_HOME "
+        "(default .av_home beside it). "
         "Commands that take --json print exactly one JSON document on stdout; progress and logs go to "
         "stderr. Exit codes: 0 done, 1 some inputs failed the command's purpose, 2 usage/environment error."
     ),

@@ -34,19 +34,41 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
+# Columns of the search tables that hold data, not attributes: left out of "filter columns" lists.
+_NOT_FILTERS = {"vector", "embedder", "embedder_version", "model", "text"}
+_FILTER_ERRORS = (
+    "Error parsing statement",
+    "Error resolving filter expression",
+    "Schema error",
+    "sql parser",
+    "Invalid user input",
+)
+
+
 def where_error(exc: Exception, where: str | None, name: str = "--where") -> str | None:
-    """A filter the search backend refused, said in terms of what the user typed (LanceDB quotes the
-    statement it built around the filter: `SELECT 1 FROM t WHERE clip_id <> ... AND (...)`); None when
-    `exc` is not about the filter."""
+    """A filter the search backend refused, said in terms of what the user typed: LanceDB quotes the
+    statement it built around the filter (`... WHERE clip_id <> ... AND (<filter>)`) and the Rust
+    source line of the check. None when `exc` is not about the filter."""
     import re
 
     text = re.sub(r"^(Invalid input, )?", "", str(exc).strip())
-    if not where or not any(m in text for m in ("Error parsing statement", "Schema error", "sql parser")):
+    if not where or not any(m in text for m in _FILTER_ERRORS):
         return None
+    text = re.sub(r",\s*/\S+\.rs:\d+:\d+\s*$", "", text)  # the Rust source location
     parser = re.search(r"\(sql parser error: (.*)\)$", text, re.S)
     detail = parser.group(1) if parser else re.sub(r"Error parsing statement: SELECT .*", "", text)
-    if detail.endswith("found: )") and where.count("(") == where.count(")"):
-        detail = detail[: -len(")")] + "the end of the filter"  # our closing parenthesis
+    detail = re.sub(r"^Error resolving filter expression .*?\): ", "", detail, flags=re.S)
+    detail = re.sub(r"^Invalid user input: ", "", detail)
+    if where.count("(") == where.count(")"):  # the parenthesis in the message is ours
+        detail = re.sub(r"^Expected: \), found: (.+)$", r"unexpected \1", detail)
+        detail = re.sub(r"found: \)$", "found: the end of the filter", detail)
+    unknown = re.search(r"No field named (\S+?)\.\s+Valid fields are (.*?)\.?$", detail, re.S)
+    if unknown:
+        columns = [c for c in re.findall(r"`([^`]+)`", unknown.group(2)) if c not in _NOT_FILTERS]
+        detail = (
+            f"no column {unknown.group(1)} (a text value needs single quotes: day_night = 'night'); "
+            f"filter columns: {', '.join(columns)}"
+        )
     return f"{name} {where!r} is not a filter on this table: {detail.strip()}"
 
 
@@ -59,7 +81,9 @@ def emit_json(document: Any) -> None:
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> None:
     """Print a clear error on stderr and exit with a contract exit code. Under `--json` stdout still
     carries exactly one document: `{"error": message, "exit_code": code}`."""
-    stderr_console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape
+
+    stderr_console.print(f"[bold red]error:[/] {escape(message)}")
     if "--json" in sys.argv[1:]:
         emit_json({"error": message, "exit_code": int(code)})
     raise SystemExit(int(code))

@@ -11,21 +11,23 @@ def quiet_run_config(log_level: str = "WARNING") -> dict[str, Any]:
 
 
 def current_instance():
-    """The Dagster instance of the CLI: $DAGSTER_HOME, defaulting to ./.av_home (created on first use)
-    with the repo's dagster.yaml, exactly where `make demo` and `make ui` put it."""
+    """The Dagster instance of the CLI: $DAGSTER_HOME, defaulting to `.av_home` in the checkout (beside
+    the default lake `.av_lake`, whatever the working directory; created on first use) with the repo's
+    dagster.yaml, exactly where `make demo` and `make ui` put it."""
     import os
     import shutil
     from pathlib import Path
 
     import dagster as dg
 
+    repo = Path(__file__).resolve().parents[2]
     home = os.environ.get("DAGSTER_HOME")
     if not home:
-        home = str(Path(".av_home").resolve())
+        home = str(repo / ".av_home")
         os.environ["DAGSTER_HOME"] = home
     Path(home).mkdir(parents=True, exist_ok=True)
     config = Path(home, "dagster.yaml")
-    repo_config = Path(__file__).resolve().parents[2] / "dagster.yaml"
+    repo_config = repo / "dagster.yaml"
     if not config.exists() and repo_config.exists():
         shutil.copy(repo_config, config)
     return dg.DagsterInstance.get()

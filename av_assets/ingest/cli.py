@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ def _print(rows: list[dict[str, Any]], processed: bool = False) -> None:
         if r.get("warning_flags"):  # name them: a bare count sends people to manifest.json
             cells["warnings"] = ", ".join(r["warning_flags"])
         if processed:
-            cells["pipeline"] = _run_cell(r)
+            cells["pipeline"] = r.get("pipeline") or _run_cell(r)
         table.add_row(*cells.values())
     Console().print(table)
     flags = sorted({f for r in rows for f in r.get("warning_flags") or []})
@@ -169,7 +170,32 @@ def materialise_drives(drive_ids: list[str], instance=None) -> dict[str, dict[st
             for c in res.get_asset_check_evaluations()
         }
         out[drive_id] = {"run_id": res.run_id, "success": res.success, "materialized": mats, "checks": checks}
+        for ev in res.get_asset_materialization_events():  # measured where ground truth exists
+            truth = ev.step_materialization_data.materialization.metadata.get("av/eval_vs_ground_truth")
+            if truth is not None:
+                out[drive_id]["events_vs_truth"] = truth.data
     return out
+
+
+def ground_truth_beside(path: Path) -> Path | None:
+    """A simulated fleet's `_ground_truth/` (`av fleet simulate --out PATH`), for PATH or a drive in it."""
+    for root in (path, *path.parents[:2]):
+        if (root / "_ground_truth").is_dir():
+            return root / "_ground_truth"
+    return None
+
+
+def _print_events_vs_truth(rows: list[dict[str, Any]]) -> None:
+    """Event detection measured against the fleet's ground truth, pooled over the drives that ran."""
+    tot: dict[str, list[int]] = {}
+    for r in rows:
+        for kind, m in ((r.get("run") or {}).get("events_vs_truth") or {}).items():
+            t = tot.setdefault(kind, [0, 0, 0, 0])
+            for i, c in enumerate(("matched_truth", "truth", "matched_detections", "detections")):
+                t[i] += m[c]
+    if tot:
+        parts = [f"{k} {mt}/{t} found, {d - md} false" for k, (mt, t, md, d) in sorted(tot.items()) if t or d]
+        stderr_console.print("events vs ground truth: " + "; ".join(parts))
 
 
 def process(
@@ -179,11 +205,22 @@ def process(
     """Ingest, then materialise every per-drive asset on the Dagster instance ($DAGSTER_HOME),
     in-process, for each drive in bronze that this instance has not processed yet: new drives, and
     drives ingested before ("skipped" by ingest: same bytes) by `av ingest` alone, released from
-    quarantine, or left by a failed run. The `pipeline` column (`run` in JSON) says what ran;
-    quarantined drives stop at ingest."""
+    quarantine, or left by a failed run. `pipeline` (a column; a field in JSON, beside `run`) says
+    what ran; quarantined drives stop at ingest. Drives of a simulated fleet (a `_ground_truth/` beside them,
+    or AV_GROUND_TRUTH_ROOT) get their detected events measured against it (stderr and `run` in JSON)."""
     path = _check_path(path)
+    truth = ground_truth_beside(path)
+    if truth is not None and not os.environ.get("AV_GROUND_TRUTH_ROOT"):
+        os.environ["AV_GROUND_TRUTH_ROOT"] = str(truth)  # the evaluation resource measures events on it
+    if os.environ.get("AV_GROUND_TRUTH_ROOT"):
+        stderr_console.print(
+            f"[dim]measuring against ground truth in {os.environ['AV_GROUND_TRUTH_ROOT']}[/]"
+        )
     rows = process_path(path)
+    for r in rows:
+        r["pipeline"] = _run_cell(r)
     emit_json({"drives": rows}) if as_json else _print(rows, processed=True)
+    _print_events_vs_truth(rows)
 
 
 def _unprocessed(instance, drive_id: str) -> bool:

@@ -286,3 +286,25 @@ def test_process_table_says_what_ran_after_ingest():
     assert _run_cell({"status": "ingested", "run": {**ok, "success": False}}) == "FAILED (run r1)"
     assert _run_cell({"status": "skipped"}) == "already processed"
     assert _run_cell({"status": "quarantined"}) == "quarantined"
+
+
+def test_process_finds_a_fleets_ground_truth_and_sums_what_it_measured(tmp_path, capsys):
+    from av_assets.ingest.cli import _print_events_vs_truth, ground_truth_beside
+
+    drive = tmp_path / "fleet" / "veh-1" / "d-1"
+    drive.mkdir(parents=True)
+    assert ground_truth_beside(drive) is None
+    (tmp_path / "fleet" / "_ground_truth").mkdir()
+    for p in (tmp_path / "fleet", drive.parent, drive):  # the fleet, a vehicle, a drive
+        assert ground_truth_beside(p) == tmp_path / "fleet" / "_ground_truth"
+
+    def m(truth, found, det, right):
+        return {"truth": truth, "matched_truth": found, "detections": det, "matched_detections": right}
+
+    rows = [
+        {"run": {"events_vs_truth": {"cut_in": m(1, 1, 2, 1), "speeding": m(0, 0, 0, 0)}}},
+        {"run": {"events_vs_truth": {"cut_in": m(2, 1, 1, 1)}}},
+        {"status": "skipped"},  # already processed: nothing measured this time
+    ]
+    _print_events_vs_truth(rows)
+    assert capsys.readouterr().err.strip() == "events vs ground truth: cut_in 2/3 found, 1 false"

@@ -45,6 +45,11 @@ def test_process_materialises_sync_and_catalog(fleet):
         "silver/frames",
         "catalog/clip_index",
     } <= set(run["materialized"])
+    # events measured against the fleet's ground truth, per type, in the run's row
+    truth = run["events_vs_truth"]
+    assert {"cut_in", "harsh_brake", "lane_change"} <= set(truth)
+    for kind, m in truth.items():
+        assert m["truth"] == sum(e["type"] == kind for e in fleet["gt"]["events"]), kind
     md = fleet["sig_md"]
     assert md["av/messages"].value == sum(fleet["gt"]["sensor_messages"].values())
     assert md["av/can_frames_unknown_id"].value == 0
