@@ -160,6 +160,7 @@ def clip_text(
                 "clip_id": r["clip_id"],
                 "day_night": r["day_night"],
                 "weather": r["weather"],
+                "weather_source": r["weather_source"],
                 "road_class": r["road_class"],
                 "event_types": [e for e in r["event_types"].split(",") if e],
             }

@@ -65,6 +65,7 @@ def clip_tags(a: int, b: int, events=None, road=None, weather_fallback: str | No
         "event_types": types,
         "day_night": _mode(road, "day_night", a, b),
         "weather": weather_fallback or _mode(road, "weather", a, b),
+        "weather_source": "drive" if weather_fallback else _mode(road, "weather_source", a, b),
         "road_class": _mode(road, "road_class", a, b),
     }
 
@@ -80,6 +81,8 @@ def clip_summary(row: dict[str, Any], tags: dict[str, Any]) -> str:
     """One sentence of what a clip is: conditions, road, driving, events."""
     light = LIGHT_WORDS.get(tags.get("day_night") or "", tags.get("day_night"))
     weather = WEATHER_WORDS.get(tags.get("weather") or "", tags.get("weather"))
+    if tags.get("weather_source") == "climatology":  # the month's usual weather there, not observed
+        weather = None
     road = (tags.get("road_class") or "").replace("_", " ")
     head = "Drive"
     if light:
@@ -121,6 +124,7 @@ def text_index_rows(
             {
                 **r,
                 "weather": tags["weather"],
+                "weather_source": tags["weather_source"],
                 "day_night": tags["day_night"],
                 "road_class": tags["road_class"],
                 "event_types": ",".join(tags["event_types"]),

@@ -54,8 +54,10 @@ EXTENSION = Extension(
                 "sun_elevation_deg": "DOUBLE",
                 "day_night": "VARCHAR",
                 "weather": "VARCHAR",
+                "weather_source": "VARCHAR",
             },
-            description="per GNSS sample: matched road class, speed limit, junction distance, zone, sun, weather",
+            description="per GNSS sample: matched road class, speed limit, junction distance, zone, sun, "
+            "weather and where it came from (drive report, archive, or climatology: a guess)",
         ),
         View(
             name="weather_hourly",

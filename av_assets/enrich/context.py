@@ -28,6 +28,7 @@ ROAD_CONTEXT_SCHEMA: dict[str, str] = {
     "sun_elevation_deg": "Float64",
     "day_night": "String",
     "weather": "String",
+    "weather_source": "String",  # drive (the logger's report) | open-meteo | climatology (a guess)
 }
 
 
@@ -82,8 +83,8 @@ def road_context_frame(
     zlat, zlon = graph.to_latlon(jx, jy)
     zone = in_zone(zones_policy, t_ns, zlat, zlon)
     elev = sun_elevation_deg(t_ns, lat, lon)
-    by_hour = {w.hour_start_ns: w.condition for w in weather}
-    wx = [by_hour.get(int(t) // HOUR_NS * HOUR_NS) for t in t_ns]
+    by_hour = {w.hour_start_ns: w for w in weather}
+    obs = [by_hour.get(int(t) // HOUR_NS * HOUR_NS) for t in t_ns]
     frame = pl.DataFrame(
         {
             "drive_id": [drive_id] * n,
@@ -97,7 +98,8 @@ def road_context_frame(
             "match_quality": m.quality,
             "sun_elevation_deg": np.round(elev, 4),
             "day_night": day_night(elev).tolist(),
-            "weather": wx,
+            "weather": [o.condition if o else None for o in obs],
+            "weather_source": [o.source if o else None for o in obs],
         },
         schema={k: getattr(pl, v) for k, v in ROAD_CONTEXT_SCHEMA.items()},
     )

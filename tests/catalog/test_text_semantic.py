@@ -281,6 +281,7 @@ def test_tags_and_summary_values():
             "t_ns": [0, 10, 20, 30, 150],
             "day_night": ["night", "night", "dusk", None, "day"],
             "weather": ["rain"] * 5,
+            "weather_source": ["open-meteo"] * 5,
             "road_class": ["motorway", "motorway", "primary", "motorway", "residential"],
         }
     )
@@ -289,8 +290,16 @@ def test_tags_and_summary_values():
         "event_types": ["cut_in", "harsh_brake"],
         "day_night": "night",
         "weather": "rain",
+        "weather_source": "open-meteo",
         "road_class": "motorway",
     }
+    assert clip_tags(0, 100, ev, road, weather_fallback="fog")["weather_source"] == "drive"
+    # climatology is the month's usual weather there, not an observation: kept as a tag, not said
+    guess = {**tags, "weather": "clear", "weather_source": "climatology"}
+    assert (
+        clip_summary({}, guess)
+        == "Drive at night on a motorway road, with a cut-in by another vehicle, harsh braking."
+    )
     s = clip_summary({"speed_mean_mps": 25.0}, tags)
     assert s == (
         "Drive at night in rain weather on a motorway road, highway driving at 90 km/h, "

@@ -133,6 +133,8 @@ def test_road_context_asset_noisy_gnss_policy_and_accuracy(fleet_drive, tmp_path
 
     assert md["av/construction_policy_sha256"].value == sha256_json(json.loads(lake.read_bytes(LAKE_POLICY)))
     assert set(frame["day_night"]) <= {"day", "dusk", "night"} and frame["weather"].null_count() == 0
+    # no report in this drive.json and the offline provider: every sample says its weather is a guess
+    assert set(frame["weather_source"]) == {"climatology"}
     assert frame["speed_limit_kph"].null_count() == 0 and (frame["junction_dist_m"] >= 0).all()
 
     # the policy is an observable asset whose data version is that hash

@@ -81,6 +81,7 @@ def write_drive(lake, d):
                 -11.0,
                 "night",
                 "clear",
+                "climatology",
             )
             for x in t
         ]
@@ -106,7 +107,21 @@ def write_drive(lake, d):
         )
     else:
         rc = [
-            (DB, int(x), 60.16, 24.93, "residential", 30.0, 80.0, False, 0.97, 25.0, "day", "overcast")
+            (
+                DB,
+                int(x),
+                60.16,
+                24.93,
+                "residential",
+                30.0,
+                80.0,
+                False,
+                0.97,
+                25.0,
+                "day",
+                "overcast",
+                "open-meteo",
+            )
             for x in t[:200]
         ]
         _write(

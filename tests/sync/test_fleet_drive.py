@@ -136,6 +136,10 @@ def test_clip_index_view_kv_and_text_search(fleet):
         tags["road_class"],
     )
     assert json.loads(item["event_types"]) == [e for e in tags["event_types"].split(",") if e]
+    # where the weather came from: the logger's report in drive.json, else (offline) climatology
+    (drive_json,) = (fleet["root"] / "landing").glob("*/*/drive.json")
+    reported = "weather" in json.loads(drive_json.read_text())
+    assert item["weather_source"] == ("drive" if reported else "climatology")
     out = subprocess.run(
         [sys.executable, "-m", "av_assets.cli", "catalog", "search", "urban driving", "--json"],
         env=env,
