@@ -185,7 +185,7 @@ def ground_truth_beside(path: Path) -> Path | None:
     return None
 
 
-def _print_events_vs_truth(rows: list[dict[str, Any]]) -> None:
+def _print_events_vs_truth(rows: list[dict[str, Any]], truth_root: str) -> None:
     """Event detection measured against the fleet's ground truth, pooled over the drives that ran."""
     tot: dict[str, list[int]] = {}
     for r in rows:
@@ -193,9 +193,18 @@ def _print_events_vs_truth(rows: list[dict[str, Any]]) -> None:
             t = tot.setdefault(kind, [0, 0, 0, 0])
             for i, c in enumerate(("matched_truth", "truth", "matched_detections", "detections")):
                 t[i] += m[c]
-    if tot:
-        parts = [f"{k} {mt}/{t} found, {d - md} false" for k, (mt, t, md, d) in sorted(tot.items()) if t or d]
-        stderr_console.print("events vs ground truth: " + "; ".join(parts))
+    if not tot:
+        stderr_console.print(
+            f"[dim]ground truth in {truth_root}: no drive ran now, nothing measured (earlier runs' numbers "
+            "are in silver/event_detections' metadata, Dagster UI)[/]"
+        )
+        return
+    parts = [f"{k} {mt}/{t} found, {d - md} false" for k, (mt, t, md, d) in sorted(tot.items()) if t or d]
+    stderr_console.print("events vs ground truth: " + "; ".join(parts))
+    stderr_console.print(
+        f"[dim](truth: {truth_root}; a detection finds a true event of its type when their intervals "
+        "overlap, each widened by 0.5 s: docs/scenes.md)[/]"
+    )
 
 
 def process(
@@ -212,15 +221,12 @@ def process(
     truth = ground_truth_beside(path)
     if truth is not None and not os.environ.get("AV_GROUND_TRUTH_ROOT"):
         os.environ["AV_GROUND_TRUTH_ROOT"] = str(truth)  # the evaluation resource measures events on it
-    if os.environ.get("AV_GROUND_TRUTH_ROOT"):
-        stderr_console.print(
-            f"[dim]measuring against ground truth in {os.environ['AV_GROUND_TRUTH_ROOT']}[/]"
-        )
     rows = process_path(path)
     for r in rows:
         r["pipeline"] = _run_cell(r)
     emit_json({"drives": rows}) if as_json else _print(rows, processed=True)
-    _print_events_vs_truth(rows)
+    if os.environ.get("AV_GROUND_TRUTH_ROOT"):
+        _print_events_vs_truth(rows, os.environ["AV_GROUND_TRUTH_ROOT"])
 
 
 def _unprocessed(instance, drive_id: str) -> bool:

@@ -38,7 +38,13 @@ def _refusal(table, where: str) -> Exception:
             "no column night (a text value needs single quotes: day_night = 'night'); "
             "filter columns: clip_id, day_night, speed_mean_mps",
         ),
-        ("speed_mean_mps > 'fast'", "could not convert to literal of type 'Float64'"),
+        (
+            "day_nite = 'night'",
+            "no column day_nite (did you mean day_night?); filter columns: clip_id, day_night, speed_mean_mps",
+        ),
+        ("day_night IN ('day', night)", "no column night (a text value needs single quotes"),
+        ("speed_mean_mps > 'fast'", '"fast" is text, but the column holds numbers'),
+        ("day_night = ['night']", "[night] is a list, but the column holds text (lists are comma text: LIKE"),
     ],
 )
 def test_a_refused_filter_is_said_in_the_users_terms(table, where, said):

@@ -306,5 +306,9 @@ def test_process_finds_a_fleets_ground_truth_and_sums_what_it_measured(tmp_path,
         {"run": {"events_vs_truth": {"cut_in": m(2, 1, 1, 1)}}},
         {"status": "skipped"},  # already processed: nothing measured this time
     ]
-    _print_events_vs_truth(rows)
-    assert capsys.readouterr().err.strip() == "events vs ground truth: cut_in 2/3 found, 1 false"
+    _print_events_vs_truth(rows, "/fleet/_ground_truth")
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == "events vs ground truth: cut_in 2/3 found, 1 false"
+    assert "truth: /fleet/_ground_truth" in err
+    _print_events_vs_truth(rows[2:], "/fleet/_ground_truth")  # a second `av process`: nothing ran
+    assert "no drive ran now, nothing measured" in capsys.readouterr().err.replace("\n", " ")
