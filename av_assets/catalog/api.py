@@ -22,7 +22,8 @@ from pathlib import Path
 
 import typer
 
-from av_assets.contracts.cli import MAX_RESULTS, where_error
+from av_assets.contracts.cli import MAX_RESULTS
+from av_assets.contracts.where import where_error
 
 API_TITLE = "av-platform retrieval API"
 API_VERSION = "1.0.0"

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import MAX_RESULTS, ExitCode, emit_json, fail, stderr_console, where_error
+from av_assets.contracts.cli import MAX_RESULTS, ExitCode, emit_json, fail, stderr_console
+from av_assets.contracts.where import where_error
 
 search_app = typer.Typer(
     help="Search clips: by text (`text`: meaning + words), by example (`like`).", no_args_is_help=True

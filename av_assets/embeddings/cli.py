@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import MAX_RESULTS, ExitCode, fail, where_error
+from av_assets.contracts.cli import MAX_RESULTS, ExitCode, fail
+from av_assets.contracts.where import where_error
 
 
 def like(
