@@ -201,6 +201,33 @@ def test_gold_models_materialise_with_checks(small_lake):
     assert cube.filter(pl.col("event_type") == "none")["hours"].sum() == pytest.approx(20 / 3600, abs=1e-5)
 
 
+def test_climatology_in_road_context_is_called_climatology(tmp_path):
+    """Drive A without its provider hour: road_context's weather is enrichment's climatology fallback
+    (weather_source), so gold says climatology, not an observed road-context weather."""
+    from av_assets.gold.assets import dbt_resource, gold_dbt_assets, read_gold
+    from av_resources.lake import LakeStorage
+
+    lake = LakeStorage(root=str(tmp_path / "lake"))
+    write_drive(lake, DA)
+    _write(
+        lake,
+        "silver/weather_hourly/weather.parquet",
+        [],
+        {"drive_id": pl.String, "hour_start_ns": pl.Int64, "condition": pl.String, "source": pl.String},
+    )
+    res = dg.materialize(
+        [gold_dbt_assets()],
+        resources={"lake": lake, "dbt": dbt_resource()},
+        instance=dg.DagsterInstance.ephemeral(),
+        selection=dg.AssetSelection.assets(["gold", "clip_metadata_enriched"]),
+    )
+    assert res.success
+    clips = read_gold(lake, "clip_metadata_enriched")
+    assert clips.height == 2 and set(zip(clips["weather"], clips["weather_source"], strict=True)) == {
+        ("clear", "climatology")
+    }
+
+
 def test_empty_lake_builds_empty_tables(tmp_path):
     from av_assets.gold.assets import dbt_resource, gold_dbt_assets, read_gold
     from av_resources.lake import LakeStorage

@@ -1,7 +1,8 @@
 {{ config(location=gold_run_location('clip_metadata_enriched'), meta={'drive_partitioned': true}) }}
 -- One row per clip: the catalog row + the road context over the clip + weather.
 -- Weather precedence: the drive's own report (clip_index) > the weather provider's hour
--- (weather_hourly, not climatology) > road_context's weather > climatology.
+-- (weather_hourly, not climatology) > road_context's observed weather > climatology (weather_hourly's
+-- or road_context's own fallback: its weather_source says which samples are climatology).
 with clips as (select * from {{ ref('stg_clip_index') }}),
 rc as (
     select
@@ -15,7 +16,8 @@ rc as (
         avg(r.match_quality) as match_quality_mean,
         avg(r.sun_elevation_deg) as sun_elevation_mean_deg,
         mode(r.day_night) as day_night,
-        mode(r.weather) as rc_weather,
+        mode(r.weather) filter (where r.weather_source is distinct from 'climatology') as rc_weather,
+        mode(r.weather) filter (where r.weather_source = 'climatology') as rc_climatology,
         count(r.t_ns) as context_samples
     from clips c
     left join {{ ref('stg_road_context') }} r
@@ -62,12 +64,14 @@ select
     rc.match_quality_mean,
     rc.sun_elevation_mean_deg,
     coalesce(rc.day_night, 'unknown') as day_night,
-    coalesce(c.weather, wh.provider_weather, rc.rc_weather, wh.climatology_weather, 'unknown') as weather,
+    coalesce(
+        c.weather, wh.provider_weather, rc.rc_weather, wh.climatology_weather, rc.rc_climatology, 'unknown'
+    ) as weather,
     case
         when c.weather is not null then 'drive'
         when wh.provider_weather is not null then 'provider'
         when rc.rc_weather is not null then 'road_context'
-        when wh.climatology_weather is not null then 'climatology'
+        when coalesce(wh.climatology_weather, rc.rc_climatology) is not null then 'climatology'
         else 'none'
     end as weather_source,
     coalesce(rc.context_samples, 0) as context_samples
