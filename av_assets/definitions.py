@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from av_assets.contracts.registry import extensions
+from av_assets.platform.registry import extensions
 from av_resources.env import build_executor, build_resources, current_env
 
 # How stale a layer may get before Dagster warns / fails it. Per-drive layers going stale means no

@@ -1,6 +1,6 @@
 """Ground truth of a synthetic drive: `<fleet>/_ground_truth/<drive_id>.json` plus Parquet beside it.
 
-The JSON (schema: av_assets/contracts/schemas/ground_truth.schema.json) holds the events, the hard
+The JSON (schema: av_contracts/schemas/ground_truth.schema.json) holds the events, the hard
 negatives (`near_misses`), the track list, conditions, faults and references to the bulky tables:
   <drive_id>.cuboids.parquet  one row per (camera frame time, track): 3D cuboid in base_link and map
   <drive_id>.boxes2d.parquet  one row per (camera frame, visible object | face | plate): 2D box
@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from av_assets.contracts.taxonomy import EVENT_TYPES, OBJECT_CLASSES
+from av_contracts.taxonomy import EVENT_TYPES, OBJECT_CLASSES
 
 GT_SCHEMA_VERSION = 1
 

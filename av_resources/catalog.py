@@ -1,4 +1,4 @@
-"""The catalog: views defined in code (the extension registry), applied to a fresh in-process DuckDB
+"""The catalog: a view per table declared in `av_contracts.tables`, applied to a fresh in-process DuckDB
 connection over the lake's Parquet. No writable database file, so concurrent runs and `av query`
 never fight over a lock; S3 is read through a registered fsspec filesystem (DuckDB 2.0 has no
 httpfs wheel here).
@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from av_assets.contracts.registry import View, all_views
+from av_contracts.tables import Table
+from av_contracts.tables import views as table_views
 from av_resources.lake import LakeStorage
 
 if TYPE_CHECKING:
@@ -46,25 +47,24 @@ def _matching_files(lake: LakeStorage, glob: str) -> list[str]:
     return [f for f in files if fnmatch.fnmatch(f, glob)]
 
 
-def view_sql(lake: LakeStorage, view: View) -> str:
+def view_sql(lake: LakeStorage, view: Table) -> str:
     """`SELECT` for one view: the Parquet files under its glob, or an empty typed relation."""
-    files = _matching_files(lake, view.path)
+    files = _matching_files(lake, view.glob)
     if not files:
         cols = ", ".join(f"CAST(NULL AS {t}) AS {_quote(c)}" for c, t in view.columns.items())
         return f"SELECT {cols} WHERE false"
     listing = "[" + ", ".join(_literal(lake.uri(f)) for f in files) + "]"
-    hive = "true" if view.hive_partitioning else "false"
-    return f"SELECT * FROM read_parquet({listing}, union_by_name=true, hive_partitioning={hive})"
+    return f"SELECT * FROM read_parquet({listing}, union_by_name=true, hive_partitioning=false)"
 
 
-def connect(lake: LakeStorage, views: Sequence[View] | None = None) -> duckdb.DuckDBPyConnection:
+def connect(lake: LakeStorage, views: Sequence[Table] | None = None) -> duckdb.DuckDBPyConnection:
     """A fresh in-memory DuckDB connection with every registered view over `lake`."""
     import duckdb
 
     con = duckdb.connect(":memory:")
     if lake.is_s3:
         con.register_filesystem(lake.fs)
-    for view in all_views() if views is None else views:
+    for view in table_views() if views is None else views:
         con.execute(f"CREATE OR REPLACE VIEW {_quote(view.name)} AS {view_sql(lake, view)}")
     return con
 

@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from av_assets.contracts.ids import validate_drive_id
+from av_contracts.ids import validate_drive_id
 
 
 class GroundTruthResource(dg.ConfigurableResource):

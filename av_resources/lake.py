@@ -22,7 +22,7 @@ from typing import IO, Any
 import dagster as dg
 from pydantic import Field
 
-from av_assets.contracts.ids import safe_relative_path
+from av_contracts.ids import safe_relative_path
 
 DEFAULT_LAKE_ROOT = ".av_lake"
 

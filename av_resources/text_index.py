@@ -500,7 +500,7 @@ class TextIndexResource(dg.ConfigurableResource):
     def get_embedder(self) -> TextEmbedder | None:
         if not self.embedder:
             return None
-        from av_assets.contracts.registry import load_object
+        from av_assets.platform.registry import load_object
 
         return load_object(self.embedder)()
 

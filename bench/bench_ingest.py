@@ -25,9 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from av_assets.ingest.containers import iter_messages
 from av_assets.ingest.core import LocalSource, ingest_drive
 from av_assets.ingest.validate import validate_messages
+from av_assets.shared.bag_containers import iter_messages
 from av_resources.lake import LakeStorage
 
 _FLEET: Path | None = None

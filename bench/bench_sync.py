@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from av_contracts import tables
+
 _STATE: dict = {}
 
 
@@ -52,7 +54,7 @@ def _fleet_drive():
         from tests.helpers import REPO_ROOT
 
         root = _tmp()
-        cmd = [sys.executable, "-m", "av_assets.cli", "fleet", "simulate", "--out", str(root / "landing")]
+        cmd = [sys.executable, "-m", "av_cli", "fleet", "simulate", "--out", str(root / "landing")]
         cmd += ["--drives", "1", "--duration", "30", "--seed", "5"]
         subprocess.run(cmd, check=True, cwd=REPO_ROOT, capture_output=True)
         lake = LakeStorage(root=str(root / "lake"))
@@ -76,12 +78,11 @@ def _mb(s) -> float:
 
 
 def _ours(s) -> float:
-    from av_assets.ingest.core import manifest_path
     from av_assets.sync.dbc import load_dbc_string, resolve_dbc_text
     from av_assets.sync.read import read_drive
     from av_assets.sync.signals import sync_streams
 
-    manifest = s["lake"].read_json(manifest_path(s["drive_id"]))
+    manifest = s["lake"].read_json(tables.BRONZE_MANIFEST.rel(drive_id=s["drive_id"]))
     t = time.perf_counter()
     streams = read_drive(s["lake"], s["drive_id"], manifest=manifest)
     db = load_dbc_string(resolve_dbc_text("toyota_nodsu_pt_generated")[1])

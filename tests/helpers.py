@@ -35,7 +35,7 @@ def processed_fleet(root: Path, *simulate_args: str):
 
     landing, home = root / "landing", root / "home"
     home.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "av_assets.cli", "fleet", "simulate", "--out", str(landing), *simulate_args]
+    cmd = [sys.executable, "-m", "av_cli", "fleet", "simulate", "--out", str(landing), *simulate_args]
     subprocess.run(cmd, check=True, cwd=REPO_ROOT, capture_output=True, timeout=300)
     mp = pytest.MonkeyPatch()
     mp.setenv("DAGSTER_HOME", str(home))

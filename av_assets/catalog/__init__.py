@@ -4,12 +4,12 @@
 OpenSearch match + knn); Glue registration for production; `av search text` (the `av search` group) and
 the HTTP retrieval API (`av api serve`, workflow 7)."""
 
-from av_assets.contracts.registry import Extension, View
+from av_assets.platform.registry import Extension
 
 
 def _definitions():
     from av_assets.catalog.assets import clip_index, clip_text
-    from av_assets.contracts.defs import domain_definitions
+    from av_assets.platform.defs import domain_definitions
 
     return domain_definitions(assets=[clip_index, clip_text])
 
@@ -17,56 +17,6 @@ def _definitions():
 EXTENSION = Extension(
     name="catalog",
     definitions=_definitions,
-    views=[
-        View(
-            name="clip_index",
-            path="catalog/clip_index/*/part-0.parquet",
-            columns={
-                "clip_id": "VARCHAR",
-                "drive_id": "VARCHAR",
-                "vehicle_id": "VARCHAR",
-                "t_start_ns": "BIGINT",
-                "t_end_ns": "BIGINT",
-                "utc_start": "VARCHAR",
-                "utc_end": "VARCHAR",
-                "duration_s": "DOUBLE",
-                "lat_min": "DOUBLE",
-                "lat_max": "DOUBLE",
-                "lon_min": "DOUBLE",
-                "lon_max": "DOUBLE",
-                "lat_centroid": "DOUBLE",
-                "lon_centroid": "DOUBLE",
-                "distance_m": "DOUBLE",
-                "speed_mean_mps": "DOUBLE",
-                "speed_max_mps": "DOUBLE",
-                "route_id": "VARCHAR",
-                "weather": "VARCHAR",
-                "sensors": "VARCHAR[]",
-                "quality_flags": "VARCHAR[]",
-                "policy_version": "VARCHAR",
-                "description": "VARCHAR",
-            },
-            description="one row per clip: times, GPS box, distance, speeds, route, weather, sensors, flags",
-        ),
-        View(
-            name="clip_text",
-            path="catalog/clip_text/*/part-0.parquet",
-            columns={
-                "clip_id": "VARCHAR",
-                "drive_id": "VARCHAR",
-                "t_start_ns": "BIGINT",
-                "t_end_ns": "BIGINT",
-                "day_night": "VARCHAR",
-                "weather": "VARCHAR",
-                "road_class": "VARCHAR",
-                "event_types": "VARCHAR",
-                "text": "VARCHAR",
-                "embedder": "VARCHAR",
-                "embedder_version": "VARCHAR",
-            },
-            description="one row per clip: the text `av search text` searches, its tags and embedder",
-        ),
-    ],
     cli={
         "query": "av_assets.catalog.query:query",
         "catalog": "av_assets.catalog.cli:catalog_app",

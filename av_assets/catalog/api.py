@@ -22,8 +22,7 @@ from pathlib import Path
 
 import typer
 
-from av_assets.contracts.cli import MAX_RESULTS
-from av_assets.contracts.where import where_error
+from av_contracts.search_filters import MAX_RESULTS, where_error
 
 API_TITLE = "av-platform retrieval API"
 API_VERSION = "1.0.0"
@@ -256,7 +255,7 @@ def serve(
     with uvicorn; docs at /docs, the spec at /openapi.json."""
     import uvicorn
 
-    from av_assets.contracts.cli import stderr_console
+    from av_cli.output import stderr_console
     from av_resources.env import local_lake
 
     lake = local_lake()

@@ -5,15 +5,12 @@ from typing import Any
 
 import dagster as dg
 
-from av_assets.contracts.lineage import lineage_result, sha256_bytes
-from av_assets.contracts.partitions import DRIVES
+from av_assets.platform.lineage import lineage_result, sha256_bytes
+from av_assets.platform.partitions import DRIVES
+from av_contracts import tables
 from av_resources.clip_store import ClipStoreResource
 from av_resources.lake import LakeStorage
 from av_resources.text_index import TextIndexResource
-
-
-def clip_index_rel(drive_id: str) -> str:
-    return f"catalog/clip_index/drive_id={drive_id}/part-0.parquet"
 
 
 @dg.asset(
@@ -44,15 +41,13 @@ def clip_index(
     import polars as pl
 
     from av_assets.catalog.clip_index import CLIP_INDEX_SCHEMA, clip_index_rows
-    from av_assets.ingest.core import manifest_path
-    from av_assets.sync.assets import clips_rel, clock_rel, frames_prefix, signals_rel
 
     drive_id = context.partition_key
-    manifest = lake.read_json(manifest_path(drive_id))
-    clips = lake.read_parquet(clips_rel(drive_id))
-    sig = lake.read_parquet(signals_rel(drive_id))
-    clock = lake.read_json(clock_rel(drive_id))
-    fidx_rel = f"{frames_prefix(drive_id)}/index.parquet"
+    manifest = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id))
+    clips = lake.read_parquet(tables.CLIPS.rel(drive_id=drive_id))
+    sig = lake.read_parquet(tables.SIGNALS.rel(drive_id=drive_id))
+    clock = lake.read_json(tables.CLOCK_OFFSETS.sidecar("clock.json", drive_id=drive_id))
+    fidx_rel = f"{tables.FRAMES.folder(drive_id=drive_id)}/index.parquet"
     fidx = lake.read_parquet(fidx_rel) if lake.exists(fidx_rel) else None
     rows = clip_index_rows(clips.to_dicts(), sig, manifest, clock, fidx)
     schema = {
@@ -60,7 +55,7 @@ def clip_index(
         for k, v in CLIP_INDEX_SCHEMA.items()
     }
     frame = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
-    rel = clip_index_rel(drive_id)
+    rel = tables.CLIP_INDEX.rel(drive_id=drive_id)
     uri = lake.write_parquet(rel, frame)
 
     t0 = time.perf_counter()
@@ -102,10 +97,6 @@ def clip_index(
     )
 
 
-def clip_text_rel(drive_id: str) -> str:
-    return f"catalog/clip_text/drive_id={drive_id}/part-0.parquet"
-
-
 @dg.asset(
     key=["catalog", "clip_text"],
     group_name="catalog",
@@ -135,17 +126,17 @@ def clip_text(
     import polars as pl
 
     from av_assets.catalog.text_embed import text_index_rows
-    from av_assets.enrich.assets import road_context_rel
-    from av_assets.scenes.assets import events_rel
 
     drive_id = context.partition_key
 
     def opt(rel):
         return lake.read_parquet(rel) if lake.exists(rel) else None
 
-    cat = lake.read_parquet(clip_index_rel(drive_id))
+    cat = lake.read_parquet(tables.CLIP_INDEX.rel(drive_id=drive_id))
     rows = text_index_rows(
-        cat.to_dicts(), events=opt(events_rel(drive_id)), road=opt(road_context_rel(drive_id))
+        cat.to_dicts(),
+        events=opt(tables.EVENT_DETECTIONS.rel(drive_id=drive_id)),
+        road=opt(tables.ROAD_CONTEXT.rel(drive_id=drive_id)),
     )
     t0 = time.perf_counter()
     index = text_index.open(lake)
@@ -195,7 +186,7 @@ def clip_text(
         embedder=pl.lit(embedder.name if embedder else None, pl.String),
         embedder_version=pl.lit(embedder.version if embedder else None, pl.String),
     )
-    rel = clip_text_rel(drive_id)
+    rel = tables.CLIP_TEXT.rel(drive_id=drive_id)
     uri = lake.write_parquet(rel, frame)
     md: dict[str, Any] = {
         "av/clips": len(rows),

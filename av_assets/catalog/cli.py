@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import ExitCode, emit_json, fail
+from av_cli.output import ExitCode, emit_json, fail
 
 catalog_app = typer.Typer(
     help="The clip catalog: text search, key-value lookups, Glue registration.", no_args_is_help=True

@@ -24,16 +24,14 @@ def hive_type(duckdb_type: str) -> str:
 
 
 def table_input(view, lake_root: str) -> dict[str, Any]:
-    """Glue TableInput for a registry View: an external Parquet table at the view's folder."""
-    from av_resources.catalog import _static_prefix
-
-    prefix = _static_prefix(view.path).rstrip("/")
-    location = lake_root.rstrip("/") + "/" + prefix + "/"
+    """Glue TableInput for a declared table (`av_contracts.tables`): an external Parquet table at the
+    folder its partitions live under."""
+    location = lake_root.rstrip("/") + "/" + view.root + "/"
     return {
         "Name": view.name,
         "Description": view.description[:2048],
         "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"classification": "parquet", "av:glob": view.path},
+        "Parameters": {"classification": "parquet", "av:glob": view.glob},
         "StorageDescriptor": {
             "Columns": [{"Name": c, "Type": hive_type(t)} for c, t in view.columns.items()],
             "Location": location,
@@ -49,9 +47,9 @@ def table_input(view, lake_root: str) -> dict[str, Any]:
 def register_views(glue, database: str, lake_root: str, views: Sequence | None = None) -> dict[str, str]:
     """Create or update one Glue table per view in `database` (created if missing).
     Returns {view: 'created' | 'updated'}."""
-    from av_assets.contracts.registry import all_views
+    from av_contracts.tables import views as table_views
 
-    views = list(all_views() if views is None else views)
+    views = list(table_views() if views is None else views)
     try:
         glue.get_database(Name=database)
     except glue.exceptions.EntityNotFoundException:

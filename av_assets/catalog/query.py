@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import ExitCode, emit_json, fail, stderr_console
+from av_cli.output import ExitCode, emit_json, fail, stderr_console
 
 
 def query(
@@ -20,14 +20,14 @@ def query(
     Every call opens a fresh in-memory DuckDB over the lake's Parquet ($AV_LAKE_ROOT), so it never
     locks against running pipelines.
     """
-    from av_assets.contracts.registry import all_views
+    from av_contracts.tables import views as table_views
     from av_resources.catalog import connect
     from av_resources.env import local_lake
 
     if views:
         rows = [
-            {"view": v.name, "columns": list(v.columns), "path": v.path, "description": v.description}
-            for v in all_views()
+            {"view": v.name, "columns": list(v.columns), "path": v.glob, "description": v.description}
+            for v in table_views()
         ]
         if as_json:
             emit_json(rows)

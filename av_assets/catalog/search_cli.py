@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import MAX_RESULTS, ExitCode, emit_json, fail, stderr_console
-from av_assets.contracts.where import where_error
+from av_cli.output import ExitCode, emit_json, fail, stderr_console
+from av_contracts.search_filters import MAX_RESULTS, where_error
 
 search_app = typer.Typer(
     help="Search clips: by text (`text`: meaning + words), by example (`like`).", no_args_is_help=True
@@ -118,7 +118,7 @@ SUBCOMMANDS: dict[str, str] = {
 
 
 def _mount() -> None:
-    from av_assets.contracts.registry import load_object
+    from av_assets.platform.registry import load_object
 
     for name, target in SUBCOMMANDS.items():
         search_app.command(name)(load_object(target))

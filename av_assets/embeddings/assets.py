@@ -5,26 +5,18 @@ from typing import Any
 
 import dagster as dg
 
-from av_assets.contracts.gpu import gpu_step
-from av_assets.contracts.lineage import lineage_result, sha256_bytes
-from av_assets.contracts.partitions import DRIVES
+from av_assets.platform.gpu import gpu_step
+from av_assets.platform.lineage import lineage_result, sha256_bytes
+from av_assets.platform.partitions import DRIVES
+from av_contracts import tables
 from av_resources.lake import LakeStorage
-
-
-def embeddings_rel(drive_id: str) -> str:
-    """Per-drive copy of what was upserted (Parquet): lineage hash and `av query` view."""
-    return f"ml/clip_embeddings/drive_id={drive_id}/part-0.parquet"
-
-
-def keyframe_embeddings_rel(drive_id: str) -> str:
-    return f"ml/keyframe_embeddings/drive_id={drive_id}/part-0.parquet"
 
 
 def _decode_keyframes(lake: LakeStorage, drive_id: str, size: tuple[int, int]) -> tuple[list, list]:
     """(keyframe rows, RGB images) of the drive's redacted keyframes; unreadable frames are skipped."""
     from av_assets.embeddings.visual import decode_rgb
 
-    rel = f"silver/redacted_frames/drive_id={drive_id}/index.parquet"
+    rel = tables.REDACTED_FRAMES.rel(drive_id=drive_id)
     if not lake.exists(rel):
         return [], []
     rows, images = [], []
@@ -66,13 +58,9 @@ CONTEXT_INPUTS = [
 def clip_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
     import polars as pl
 
-    from av_assets.catalog.assets import clip_index_rel
     from av_assets.embeddings.features import DIM, MODEL_NAME, MODEL_VERSION, clip_vectors
     from av_assets.embeddings.store import EmbeddingStore
     from av_assets.embeddings.visual import DEFAULT_ENCODER
-    from av_assets.enrich.assets import road_context_rel
-    from av_assets.scenes.assets import events_rel, tracks_rel
-    from av_assets.sync.assets import clips_rel
 
     drive_id = context.partition_key
     encoder = DEFAULT_ENCODER
@@ -83,16 +71,16 @@ def clip_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.
 
     keyframes, images = _decode_keyframes(lake, drive_id, encoder.input_size)
     visual = encoder.encode(images)
-    clips = lake.read_parquet(clips_rel(drive_id))
-    grid = lake.read_parquet(f"silver/signals_grid/drive_id={drive_id}/part-0.parquet")
-    cat = opt(clip_index_rel(drive_id))
+    clips = lake.read_parquet(tables.CLIPS.rel(drive_id=drive_id))
+    grid = lake.read_parquet(tables.SIGNALS_GRID.rel(drive_id=drive_id))
+    cat = opt(tables.CLIP_INDEX.rel(drive_id=drive_id))
     catalog = {r["clip_id"]: r for r in cat.to_dicts()} if cat is not None else {}
     rows = clip_vectors(
         clips.to_dicts(),
         grid,
-        tracks=opt(tracks_rel(drive_id)),
-        events=opt(events_rel(drive_id)),
-        road=opt(road_context_rel(drive_id)),
+        tracks=opt(tables.OBJECT_TRACKS.rel(drive_id=drive_id)),
+        events=opt(tables.EVENT_DETECTIONS.rel(drive_id=drive_id)),
+        road=opt(tables.ROAD_CONTEXT.rel(drive_id=drive_id)),
         catalog=catalog,
         keyframe_hist=[(kf["t_ns"], v) for kf, v in zip(keyframes, visual, strict=True)],
         visual_dim=encoder.dim,
@@ -106,7 +94,7 @@ def clip_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.
     frame = (
         pl.DataFrame(rows, schema_overrides={"vector": pl.Array(pl.Float32, DIM)}) if rows else pl.DataFrame()
     )
-    rel = embeddings_rel(drive_id)
+    rel = tables.CLIP_EMBEDDINGS.rel(drive_id=drive_id)
     uri = lake.write_parquet(rel, frame)
     md: dict[str, Any] = {
         "av/model": MODEL_NAME,
@@ -149,7 +137,6 @@ def clip_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.
 def keyframe_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
     import polars as pl
 
-    from av_assets.catalog.assets import clip_index_rel
     from av_assets.embeddings.features import (
         KEYFRAME_MODEL_NAME,
         keyframe_dim,
@@ -158,9 +145,6 @@ def keyframe_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) ->
     )
     from av_assets.embeddings.store import EmbeddingStore
     from av_assets.embeddings.visual import DEFAULT_ENCODER
-    from av_assets.enrich.assets import road_context_rel
-    from av_assets.scenes.assets import events_rel, tracks_rel
-    from av_assets.sync.assets import clips_rel
 
     drive_id = context.partition_key
     encoder = DEFAULT_ENCODER
@@ -173,16 +157,16 @@ def keyframe_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) ->
     t1 = time.perf_counter()
     visual = encoder.encode(images)
     t2 = time.perf_counter()
-    cat = opt(clip_index_rel(drive_id))
+    cat = opt(tables.CLIP_INDEX.rel(drive_id=drive_id))
     rows = keyframe_vectors(
         keyframes,
         visual,
         encoder,
-        lake.read_parquet(clips_rel(drive_id)).to_dicts(),
-        lake.read_parquet(f"silver/signals_grid/drive_id={drive_id}/part-0.parquet"),
-        tracks=opt(tracks_rel(drive_id)),
-        events=opt(events_rel(drive_id)),
-        road=opt(road_context_rel(drive_id)),
+        lake.read_parquet(tables.CLIPS.rel(drive_id=drive_id)).to_dicts(),
+        lake.read_parquet(tables.SIGNALS_GRID.rel(drive_id=drive_id)),
+        tracks=opt(tables.OBJECT_TRACKS.rel(drive_id=drive_id)),
+        events=opt(tables.EVENT_DETECTIONS.rel(drive_id=drive_id)),
+        road=opt(tables.ROAD_CONTEXT.rel(drive_id=drive_id)),
         catalog={r["clip_id"]: r for r in cat.to_dicts()} if cat is not None else {},
     )
     t3 = time.perf_counter()
@@ -204,7 +188,7 @@ def keyframe_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) ->
         if rows
         else pl.DataFrame(schema=schema)
     )
-    rel = keyframe_embeddings_rel(drive_id)
+    rel = tables.KEYFRAME_EMBEDDINGS.rel(drive_id=drive_id)
     uri = lake.write_parquet(rel, frame)
     md: dict[str, Any] = {
         "av/model": KEYFRAME_MODEL_NAME,

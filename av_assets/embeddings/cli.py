@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import MAX_RESULTS, ExitCode, fail
-from av_assets.contracts.where import where_error
+from av_cli.output import ExitCode, fail
+from av_contracts.search_filters import MAX_RESULTS, where_error
 
 
 def like(

@@ -9,21 +9,15 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from av_assets.contracts.lineage import combine_hashes, lineage_result
-from av_assets.contracts.partitions import DRIVES
+from av_assets.platform.lineage import combine_hashes, lineage_result
+from av_assets.platform.partitions import DRIVES
+from av_contracts import tables
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
 
 OWNERS = ["team:perception-data"]
 ENRICH_CODE_VERSION = "1"
 ZONES = dg.AssetKey(["ops", "construction_zones"])
-
-
-def road_context_rel(drive_id: str) -> str:
-    return f"silver/road_context/drive_id={drive_id}/part-0.parquet"
-
-
-WEATHER_REL = "silver/weather_hourly/weather.parquet"
 
 
 class WeatherResource(dg.ConfigurableResource):
@@ -126,11 +120,10 @@ def road_context(
     from av_assets.enrich.roads import road_graph
     from av_assets.enrich.weather import weather_for_drive
     from av_assets.enrich.zones import load_policy
-    from av_assets.ingest.core import manifest_path
 
     drive_id = context.partition_key
-    manifest = lake.read_json(manifest_path(drive_id))
-    grid = lake.read_parquet(f"silver/signals_grid/drive_id={drive_id}/part-0.parquet")
+    manifest = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id))
+    grid = lake.read_parquet(tables.SIGNALS_GRID.rel(drive_id=drive_id))
     t0 = time.perf_counter()
     graph = road_graph(config.osm_path, config.country)
     t1 = time.perf_counter()
@@ -149,7 +142,7 @@ def road_context(
         )
     frame, m = road_context_frame(drive_id, t_ns, lat, lon, graph, policy, wx, sigma_m=config.gnss_sigma_m)
     t2 = time.perf_counter()
-    rel = road_context_rel(drive_id)
+    rel = tables.ROAD_CONTEXT.rel(drive_id=drive_id)
     uri, sha = lake.write_parquet_hashed(rel, frame)
     summary = m.summary() if m else {"matched_share": 0.0}
     md: dict[str, Any] = {
@@ -194,7 +187,7 @@ def road_context_match_quality_above_floor(
 ) -> dg.AssetCheckResult:
     # Partitioned checks are a preview in 1.13: evaluate every drive on disk, outcomes in metadata.
     per_drive = {}
-    for rel in lake.list("silver/road_context"):
+    for rel in lake.list(tables.ROAD_CONTEXT.root):
         if rel.endswith("part-0.parquet"):
             f = lake.read_parquet(rel)
             if f.height:
@@ -230,14 +223,15 @@ def weather_hourly(
     import polars as pl
 
     from av_assets.enrich.weather import weather_for_drive
-    from av_assets.ingest.core import manifest_path
 
     drives = _clip_index_drives(lake)
     provider = weather.get()
     rows = []
     for d in drives.iter_rows(named=True):
         manifest = (
-            lake.read_json(manifest_path(d["drive_id"])) if lake.exists(manifest_path(d["drive_id"])) else {}
+            lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=d["drive_id"]))
+            if lake.exists(tables.BRONZE_MANIFEST.rel(drive_id=d["drive_id"]))
+            else {}
         )
         for w in weather_for_drive(
             provider,
@@ -271,7 +265,7 @@ def weather_hourly(
         "weather_code": pl.Int64,
     }
     frame = pl.DataFrame(rows, schema=schema, orient="row").sort("drive_id", "hour_start_ns")
-    uri, sha = lake.write_parquet_hashed(WEATHER_REL, frame)
+    uri, sha = lake.write_parquet_hashed(tables.WEATHER_HOURLY.rel(), frame)
     return lineage_result(
         drive_ids=drives["drive_id"].to_list(),
         content_sha256=sha,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from av_assets.contracts.lineage import sha256_json
+from av_assets.platform.lineage import sha256_json
 
 LAKE_POLICY = "ops/policies/construction_zones.geojson"
 DEFAULT_POLICY = Path(__file__).with_name("policies") / "construction_zones.geojson"

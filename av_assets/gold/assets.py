@@ -13,49 +13,26 @@ from pydantic import Field
 
 from av_resources.lake import LakeStorage
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 OWNERS = ["team:perception-data"]
 GOLD_MODELS = ("clip_metadata_enriched", "event_windows", "slices", "odd_coverage")
 
 
-def _manifest_is_stale(manifest: Path) -> bool:
-    if not manifest.exists():
-        return True
-    sources = [
-        p
-        for p in DBT_PROJECT_DIR.rglob("*")
-        if p.suffix in (".sql", ".yml", ".yaml") and "target" not in p.parts
-    ]
-    return any(p.stat().st_mtime > manifest.stat().st_mtime for p in sources)
-
-
 def dbt_project():
-    """The DbtProject; its manifest is prepared (dbt parse) when missing or older than any model,
-    macro or config file: never committed, never stale."""
-    from dagster_dbt import DbtProject
+    """The DbtProject: the checkout's dbt_project/ (re-parsed when stale, local/ci), or in an image the
+    copy packaged with its manifest at build time (never parsed while loading). gold/project.py."""
+    from av_assets.gold.project import gold_dbt_project
 
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    if _manifest_is_stale(project.manifest_path):
-        # what `project.preparer.prepare` does, but with the venv's dbt: the venv need not be on PATH
-        dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
-    return project
-
-
-def _dbt_executable() -> str:
-    import shutil
-    import sys
-
-    beside = Path(sys.executable).with_name("dbt")  # the venv's dbt, even when the venv is not on PATH
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+    return gold_dbt_project()
 
 
 def dbt_resource(project=None):
     from dagster_dbt import DbtCliResource
 
+    from av_assets.gold.project import dbt_executable
+
+    project = project or dbt_project()
     return DbtCliResource(
-        project_dir=project or dbt_project(),
-        profiles_dir=str(DBT_PROJECT_DIR),
-        dbt_executable=_dbt_executable(),
+        project_dir=project, profiles_dir=str(project.profiles_dir), dbt_executable=dbt_executable()
     )
 
 
@@ -140,8 +117,8 @@ def _lineage(
 ) -> dict[str, Any]:
     """Lineage metadata of one gold model after publishing: the drives this run wrote, rows and a
     content sha over the whole table (every drive's partition, from the drive states)."""
-    from av_assets.contracts.lineage import lineage_metadata, sha256_bytes
     from av_assets.gold.incremental import PER_DRIVE_MODELS, model_totals
+    from av_assets.platform.lineage import lineage_metadata, sha256_bytes
 
     pub = published[model]
     if model in PER_DRIVE_MODELS:
@@ -201,12 +178,13 @@ def gold_dbt_assets():
         import json
         import uuid
 
-        from av_assets.contracts.lineage import DRIVE_IDS_KEY
         from av_assets.gold import incremental as inc
+        from av_assets.gold.project import run_target_path
+        from av_assets.platform.lineage import DRIVE_IDS_KEY
 
         # which drives: the explicit list, else those whose inputs changed; drives gone are removed
         # first, so the cube built below no longer counts them
-        fingerprints = inc.input_fingerprints(lake, inc.code_fingerprint(DBT_PROJECT_DIR))
+        fingerprints = inc.input_fingerprints(lake, inc.code_fingerprint(project.project_dir))
         plan = inc.plan_drives(
             fingerprints, inc.read_states(lake), drive_ids=config.drive_ids, full_refresh=config.full_refresh
         )
@@ -225,7 +203,10 @@ def gold_dbt_assets():
             with _dbt_env(lake):
                 # the op context: dagster-dbt reads `.op` from it, deprecated on AssetExecutionContext in 1.13
                 invocation = dbt.cli(
-                    ["build", "--vars", dbt_vars], context=context.op_execution_context, raise_on_error=False
+                    ["build", "--vars", dbt_vars],
+                    context=context.op_execution_context,
+                    raise_on_error=False,
+                    target_path=run_target_path(project),  # a temp folder where the project is read-only
                 )
                 # row counts and column schema come from the published Parquet (dbt-duckdb runs in
                 # memory, so dagster-dbt's fetch_row_counts/fetch_column_metadata cannot reopen it)

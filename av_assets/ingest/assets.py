@@ -3,17 +3,15 @@
 
 import dagster as dg
 
-from av_assets.contracts.lineage import lineage_result, sha256_json
-from av_assets.contracts.partitions import DRIVES
 from av_assets.ingest.core import (
-    BRONZE,
     LakeSource,
     ingest_drive,
     manifest_frames,
-    manifest_path,
-    table_path,
 )
 from av_assets.ingest.notify import event_for
+from av_assets.platform.lineage import lineage_result, sha256_json
+from av_assets.platform.partitions import DRIVES
+from av_contracts import tables
 from av_resources.lake import LakeStorage
 from av_resources.notify import Notifier
 
@@ -48,8 +46,8 @@ def drive_files(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.Mate
     if prefix:
         result = ingest_drive(LakeSource(lake, prefix), lake, progress=context.log.info)
         manifest = result.manifest
-    elif lake.exists(manifest_path(drive_id)):
-        manifest = lake.read_json(manifest_path(drive_id))
+    elif lake.exists(tables.BRONZE_MANIFEST.rel(drive_id=drive_id)):
+        manifest = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id))
         context.log.info(f"{drive_id}: already in bronze (ingested outside Dagster); recording it")
         result = None
     else:
@@ -60,7 +58,7 @@ def drive_files(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.Mate
     return lineage_result(
         drive_ids=[drive_id],
         content_sha256=manifest["content_sha256"],
-        uri=lake.uri(f"{BRONZE}/{drive_id}"),
+        uri=lake.uri(tables.BRONZE_MANIFEST.folder(drive_id=drive_id)),
         row_count=len(files),
         metadata={
             "av/ingest_status": result.status if result else "skipped",
@@ -99,10 +97,10 @@ def drive_manifest(
     context: dg.AssetExecutionContext, lake: LakeStorage, notifier: Notifier
 ) -> dg.MaterializeResult:
     drive_id = context.partition_key
-    manifest = lake.read_json(manifest_path(drive_id))
+    manifest = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id))
     # the tables are rewritten from the manifest (same bytes when nothing changed: idempotent)
     for name, frame in manifest_frames(manifest).items():
-        lake.write_parquet(table_path(name, drive_id), frame)
+        lake.write_parquet(tables.table(name).rel(drive_id=drive_id), frame)
     q = manifest.get("quarantine") or {}
     passed = manifest["status"] == "ingested"
     check = dg.AssetCheckResult(
@@ -117,7 +115,9 @@ def drive_manifest(
                 [c["check"] for c in manifest["checks"] if not c["passed"]]
             ),
             "warnings": dg.MetadataValue.json(sorted({w["flag"] for w in manifest["warnings"]})),
-            "quarantine_uri": lake.uri(f"quarantine/{drive_id}/reason.json") if not passed else "",
+            "quarantine_uri": lake.uri(tables.QUARANTINE.sidecar("reason.json", drive_id=drive_id))
+            if not passed
+            else "",
         },
     )
     from av_assets.ingest.core import IngestResult
@@ -140,7 +140,7 @@ def drive_manifest(
     return lineage_result(
         drive_ids=[drive_id],
         content_sha256=sha256_json(manifest),
-        uri=lake.uri(manifest_path(drive_id)),
+        uri=lake.uri(tables.BRONZE_MANIFEST.rel(drive_id=drive_id)),
         row_count=len(manifest["topics"]),
         schema={
             "topic": "VARCHAR",

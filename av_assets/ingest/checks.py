@@ -3,7 +3,8 @@
 import dagster as dg
 
 from av_assets.ingest.assets import drive_manifest
-from av_assets.ingest.core import manifest_frames, manifest_path
+from av_assets.ingest.core import manifest_frames
+from av_contracts import tables
 from av_resources.lake import LakeStorage
 
 
@@ -80,7 +81,7 @@ def drive_manifest_tables_expectations(
     drive_id = context.partition_key if context.has_partition_key else None
     if drive_id is None:
         return dg.AssetCheckResult(passed=True, metadata={"skipped": "not a per-drive run"})
-    frames = manifest_frames(lake.read_json(manifest_path(drive_id)))
+    frames = manifest_frames(lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id)))
     res = run_suites(frames)
     passed = all(r["success"] for r in res.values())
     return dg.AssetCheckResult(

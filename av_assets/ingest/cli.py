@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from av_assets.contracts.cli import ExitCode, emit_json, fail, stderr_console
+from av_cli.output import ExitCode, emit_json, fail, stderr_console
 
 SKIP_DIRS = {"_ground_truth", "_staging"}
 
@@ -120,7 +120,7 @@ def _print(rows: list[dict[str, Any]], processed: bool = False) -> None:
     Console().print(table)
     flags = sorted({f for r in rows for f in r.get("warning_flags") or []})
     if flags:  # warnings do not stop a drive; say what each one means (docs/ingest.md has them all)
-        from av_assets.contracts.cli import stderr_console
+        from av_cli.output import stderr_console
 
         for f in flags:
             stderr_console.print(f"[dim]{f}: {WARNING_MEANINGS.get(f, 'see docs/ingest.md')}[/]")
@@ -142,10 +142,10 @@ def ingest(
 
 def materialise_drives(drive_ids: list[str], instance=None) -> dict[str, dict[str, Any]]:
     """Run the per-drive job (every registered `process_assets` asset) for each drive, in-process."""
-    from av_assets.contracts.partitions import DRIVES
-    from av_assets.contracts.runs import current_instance, quiet_run_config
     from av_assets.definitions import defs
     from av_assets.ingest.sensors import JOB_NAME
+    from av_assets.platform.partitions import DRIVES
+    from av_assets.platform.runs import current_instance, quiet_run_config
 
     if not drive_ids:
         return {}
@@ -234,7 +234,7 @@ def _unprocessed(instance, drive_id: str) -> bool:
     (ingested with `av ingest` only, released from quarantine, or an earlier run failed midway)."""
     import dagster as dg
 
-    from av_assets.contracts.registry import all_process_assets
+    from av_assets.platform.registry import all_process_assets
 
     for key in all_process_assets():
         records = instance.fetch_materializations(
@@ -248,7 +248,7 @@ def _unprocessed(instance, drive_id: str) -> bool:
 def process_path(path: Path, lake=None, instance=None) -> list[dict[str, Any]]:
     """`av process`: ingest, then run the per-drive job for every drive that is in bronze, passed
     integrity (or was released) and is not processed yet on this instance."""
-    from av_assets.contracts.runs import current_instance
+    from av_assets.platform.runs import current_instance
 
     results = ingest_path(path, lake=lake)
     instance = instance or current_instance()
@@ -307,8 +307,8 @@ def quarantine_release(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Accept a quarantined drive: the record is kept (released + note); its bronze status becomes ingested."""
-    from av_assets.contracts.ids import InvalidIdentifier
     from av_assets.ingest.core import release_quarantine
+    from av_contracts.ids import InvalidIdentifier
     from av_resources.env import local_lake
 
     try:

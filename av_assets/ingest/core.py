@@ -19,18 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from av_assets.contracts.ids import InvalidIdentifier, safe_relative_path, validate_drive_id
-from av_assets.contracts.lineage import combine_hashes
-from av_assets.contracts.schemas import validation_errors
-from av_assets.ingest.containers import BAG_FORMATS, detect_format, normalise_type
 from av_assets.ingest.scan import BagScan, scan_bag
+from av_assets.platform.lineage import combine_hashes
+from av_assets.shared.bag_containers import BAG_FORMATS, detect_format, normalise_type
+from av_contracts import tables
+from av_contracts.ids import InvalidIdentifier, safe_relative_path, validate_drive_id
+from av_contracts.schemas import validation_errors
 from av_resources.lake import LakeStorage
 
 MANIFEST_VERSION = 1
 COMPLETE_MARKER = "_OFFLOAD_COMPLETE"
-BRONZE = "bronze/drives"
-TABLES = "bronze/tables"
-QUARANTINE = "quarantine"
 CHUNK = 8 << 20
 BAG_SUFFIXES = {".mcap": "mcap", ".db3": "ros2-sqlite3", ".bag": "ros1-bag"}
 KNOWN_PLATFORMS: frozenset[str] = frozenset()  # platform profiles live with the policies (workflow 36)
@@ -48,28 +46,18 @@ QUARANTINE_REASONS = (
 )
 
 
-def manifest_path(drive_id: str) -> str:
-    return f"{BRONZE}/{drive_id}/manifest.json"
-
-
-def manifest_sig_path(drive_id: str) -> str:
-    return f"{BRONZE}/{drive_id}/manifest.sig.json"
-
-
 def sign_manifest(lake: LakeStorage, manifest: dict[str, Any], key: str | None = None) -> dict[str, str]:
     """Sign a manifest document and store the signature beside where the manifest goes.
 
     Written *before* the manifest, so the manifest stays the commit marker: a drive whose manifest
     exists always has its signature (ed25519 over the canonical JSON, `contracts.signing`)."""
-    from av_assets.contracts.signing import sign_document
+    from av_contracts.signing import sign_document
 
     record = sign_document(manifest, key=key)
-    lake.write_json(manifest_sig_path(manifest["drive_id"]), record)
+    lake.write_json(
+        tables.BRONZE_MANIFEST.sidecar(tables.MANIFEST_SIGNATURE, drive_id=manifest["drive_id"]), record
+    )
     return record
-
-
-def table_path(table: str, drive_id: str) -> str:
-    return f"{TABLES}/{table}/drive_id={drive_id}/part-0.parquet"
 
 
 # ---- sources --------------------------------------------------------------------------------------
@@ -256,7 +244,7 @@ def write_quarantine(
         "note": None,
     }
     lake.write_parquet(
-        f"{QUARANTINE}/{drive_id}/record.parquet",
+        tables.QUARANTINE.rel(drive_id=drive_id),
         pl.DataFrame(
             [{"drive_id": drive_id, "reason": reason, "detail": detail, "released": False, "note": None}],
             schema={
@@ -268,7 +256,7 @@ def write_quarantine(
             },
         ),
     )
-    lake.write_json(f"{QUARANTINE}/{drive_id}/reason.json", record)
+    lake.write_json(tables.QUARANTINE.sidecar("reason.json", drive_id=drive_id), record)
 
 
 def _fallback_id(source: DriveSource) -> str:
@@ -341,7 +329,7 @@ def ingest_drive(
     drive_id = doc["drive_id"]
 
     # 2. idempotency: same bytes -> skipped; other bytes under the same id -> refused
-    mpath = manifest_path(drive_id)
+    mpath = tables.BRONZE_MANIFEST.rel(drive_id=drive_id)
     if lake.exists(mpath):
         existing = lake.read_json(mpath)
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -386,7 +374,7 @@ def ingest_drive(
         return IngestResult(drive_id, "quarantined", "id_conflict", detail, files=len(listing))
 
     # 3. copy (debris of a killed earlier attempt has no manifest: remove it first)
-    lake.delete(f"{BRONZE}/{drive_id}", recursive=True)
+    lake.delete(tables.BRONZE_MANIFEST.folder(drive_id=drive_id), recursive=True)
     say(f"{drive_id}: copying {len(listing)} files, {sum(listing.values())} bytes")
     t_copy = time.perf_counter()
     try:
@@ -394,14 +382,19 @@ def ingest_drive(
             copied = list(
                 pool.map(
                     lambda r: _copy_one(
-                        source, lake, r, f"{BRONZE}/{drive_id}/{r}", validate=validate, hook=copy_hook
+                        source,
+                        lake,
+                        r,
+                        tables.BRONZE_MANIFEST.sidecar(r, drive_id=drive_id),
+                        validate=validate,
+                        hook=copy_hook,
                     ),
                     # biggest first, so the pool's tail is short
                     sorted(listing, key=lambda r: -listing[r]),
                 )
             )
     except BaseException:
-        lake.delete(f"{BRONZE}/{drive_id}", recursive=True)
+        lake.delete(tables.BRONZE_MANIFEST.folder(drive_id=drive_id), recursive=True)
         raise
     copied.sort(key=lambda c: c.path)
     t_copied = time.perf_counter()
@@ -416,7 +409,7 @@ def ingest_drive(
         sign_manifest(lake, manifest)
         lake.write_json(mpath, manifest)
     except BaseException:
-        lake.delete(f"{BRONZE}/{drive_id}", recursive=True)
+        lake.delete(tables.BRONZE_MANIFEST.folder(drive_id=drive_id), recursive=True)
         raise
     timings = {"copy_s": t_copied - t_copy, "total_s": time.perf_counter() - t_start}
     res = IngestResult(
@@ -776,13 +769,13 @@ def manifest_frames(manifest: dict[str, Any]):
 
 def _write_tables(lake: LakeStorage, manifest: dict[str, Any]) -> None:
     for name, frame in manifest_frames(manifest).items():
-        lake.write_parquet(table_path(name, manifest["drive_id"]), frame)
+        lake.write_parquet(tables.table(name).rel(drive_id=manifest["drive_id"]), frame)
 
 
 # ---- quarantine admin -----------------------------------------------------------------------------
 def list_quarantine(lake: LakeStorage) -> list[dict[str, Any]]:
     out = []
-    for rel in lake.list(QUARANTINE, "*/reason.json"):
+    for rel in lake.list(tables.QUARANTINE.root, "*/reason.json"):
         rec = lake.read_json(rel)
         out.append({k: rec.get(k) for k in ("drive_id", "reason", "detail", "released", "note")})
     return out
@@ -792,7 +785,7 @@ def release_quarantine(lake: LakeStorage, drive_id: str, note: str) -> dict[str,
     """Accept a quarantined drive on a person's word: the record stays (released, with the note); a
     bronze copy, if any, becomes `ingested` so downstream assets may run for it."""
     drive_id = validate_drive_id(drive_id)
-    rel = f"{QUARANTINE}/{drive_id}/reason.json"
+    rel = tables.QUARANTINE.sidecar("reason.json", drive_id=drive_id)
     if not lake.exists(rel):
         raise FileNotFoundError(f"no quarantine record for {drive_id!r}")
     rec = lake.read_json(rel)
@@ -800,7 +793,7 @@ def release_quarantine(lake: LakeStorage, drive_id: str, note: str) -> dict[str,
     import polars as pl
 
     lake.write_parquet(
-        f"{QUARANTINE}/{drive_id}/record.parquet",
+        tables.QUARANTINE.rel(drive_id=drive_id),
         pl.DataFrame(
             [{k: rec[k] for k in ("drive_id", "reason", "detail", "released", "note")}],
             schema={
@@ -813,7 +806,7 @@ def release_quarantine(lake: LakeStorage, drive_id: str, note: str) -> dict[str,
         ),
     )
     lake.write_json(rel, rec)
-    mpath = manifest_path(drive_id)
+    mpath = tables.BRONZE_MANIFEST.rel(drive_id=drive_id)
     if rec["reason"] != "id_conflict" and lake.exists(mpath):
         manifest = lake.read_json(mpath)
         manifest["status"] = "ingested"

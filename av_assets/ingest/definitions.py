@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from av_assets.contracts.defs import domain_definitions
+from av_assets.platform.defs import domain_definitions
 
 
 def ingest_job(selection_keys: list[str] | None = None):
     """The per-drive subgraph: every asset registered in the registry's `process_assets`."""
-    from av_assets.contracts.registry import all_process_assets
     from av_assets.ingest.sensors import JOB_NAME
+    from av_assets.platform.registry import all_process_assets
 
     keys = selection_keys or all_process_assets()
     return dg.define_asset_job(

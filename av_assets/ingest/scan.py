@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from av_assets.ingest.containers import (
+from av_assets.ingest.validate import ValidationReport, validate_messages
+from av_assets.shared.bag_containers import (
     ContainerSummary,
     StructuralError,
     iter_mcap,
@@ -17,7 +18,6 @@ from av_assets.ingest.containers import (
     scan_mcap,
     scan_sqlite,
 )
-from av_assets.ingest.validate import ValidationReport, validate_messages
 
 GAP_FACTOR = 5.0  # a gap longer than 5x a topic's median period (and > 1 s) is a WARN
 
@@ -47,7 +47,7 @@ def scan_bag(path: str | Path, fmt: str, *, validate: bool = True, rel: str = ""
 
     try:
         if fmt == "ros2-sqlite3":
-            from av_assets.ingest.containers import summarise_sqlite
+            from av_assets.shared.bag_containers import summarise_sqlite
 
             for name, st in summarise_sqlite(path).topics.items():  # declares topics with zero messages too
                 summary.declare(name, st.type, st.encoding)

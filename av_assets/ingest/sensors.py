@@ -14,10 +14,10 @@ import time
 
 import dagster as dg
 
-from av_assets.contracts.ids import InvalidIdentifier, validate_drive_id
-from av_assets.contracts.partitions import DRIVES
 from av_assets.ingest.assets import LANDING_TAG
 from av_assets.ingest.core import COMPLETE_MARKER, LakeSource, ingest_drive
+from av_assets.platform.partitions import DRIVES
+from av_contracts.ids import InvalidIdentifier, validate_drive_id
 from av_resources.lake import LakeStorage
 
 JOB_NAME = "ingest_drive_job"

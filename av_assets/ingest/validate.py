@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from av_assets.ingest.containers import RawMessage, Typestores
+from av_assets.shared.bag_containers import RawMessage, Typestores
 
 QUAT_TOL = 1e-3  # | |q| - 1 | allowed; float32 round-trips stay well inside, real corruption does not
 MAX_EVIDENCE = 5

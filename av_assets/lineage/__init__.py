@@ -1,5 +1,5 @@
 """Lineage audits (governance): from any materialisation down to the signed drive manifests behind it."""
 
-from av_assets.contracts.registry import Extension
+from av_assets.platform.registry import Extension
 
 EXTENSION = Extension(name="lineage", cli={"lineage": "av_assets.lineage.cli:lineage"})

@@ -8,7 +8,8 @@ from typing import Any
 
 import dagster as dg
 
-from av_assets.contracts.lineage import CONTENT_SHA_KEY, DRIVE_IDS_KEY, drive_ids_of
+from av_assets.platform.lineage import CONTENT_SHA_KEY, DRIVE_IDS_KEY, drive_ids_of
+from av_contracts import tables
 from av_resources.lake import LakeStorage
 
 
@@ -39,11 +40,10 @@ def latest_materialization(
 
 def drive_evidence(lake: LakeStorage, drive_id: str, verify: bool) -> dict[str, Any]:
     """The files and signature state of one drive; `verify` re-hashes every bronze file."""
-    from av_assets.contracts.signing import verify_document
-    from av_assets.ingest.core import manifest_path, manifest_sig_path
-    from av_assets.redaction.verify import verify_drive
+    from av_assets.shared.bronze_verify import verify_drive
+    from av_contracts.signing import verify_document
 
-    if not lake.exists(manifest_path(drive_id)):
+    if not lake.exists(tables.BRONZE_MANIFEST.rel(drive_id=drive_id)):
         return {"drive_id": drive_id, "files": [], "signature_ok": None, "problems": ["no bronze manifest"]}
     if verify:
         report = verify_drive(lake, drive_id)
@@ -57,10 +57,13 @@ def drive_evidence(lake: LakeStorage, drive_id: str, verify: bool) -> dict[str, 
             "verified": True,
             "problems": report["problems"],
         }
-    manifest = lake.read_json(manifest_path(drive_id))
+    manifest = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id))
     sig_ok = None
-    if lake.exists(manifest_sig_path(drive_id)):
-        sig_ok = verify_document(manifest, lake.read_json(manifest_sig_path(drive_id)))
+    if lake.exists(tables.BRONZE_MANIFEST.sidecar(tables.MANIFEST_SIGNATURE, drive_id=drive_id)):
+        sig_ok = verify_document(
+            manifest,
+            lake.read_json(tables.BRONZE_MANIFEST.sidecar(tables.MANIFEST_SIGNATURE, drive_id=drive_id)),
+        )
     return {
         "drive_id": drive_id,
         "files": [{"path": f["path"], "sha256": f["sha256"]} for f in manifest["files"]],

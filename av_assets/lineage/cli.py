@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from av_assets.contracts.cli import ExitCode, emit_json, fail, stderr_console
+from av_cli.output import ExitCode, emit_json, fail, stderr_console
 
 
 def lineage(
@@ -20,10 +20,10 @@ def lineage(
     """Audit a materialisation: its upstream assets, the drives behind it (fan-in included), and each
     drive's files with sha256 and manifest-signature state, read from the asset graph, the event log of
     the instance ($DAGSTER_HOME) and the lake ($AV_LAKE_ROOT)."""
-    from av_assets.contracts.ids import InvalidIdentifier, validate_drive_id
-    from av_assets.contracts.runs import current_instance
     from av_assets.definitions import defs
     from av_assets.lineage.audit import LineageError, lineage_report
+    from av_assets.platform.runs import current_instance
+    from av_contracts.ids import InvalidIdentifier, validate_drive_id
     from av_resources.env import local_lake
 
     if partition is not None:

@@ -7,7 +7,7 @@ Stable interface: `compile_query(text) -> Program` (`.canonical`, `.program_id`,
 `load_inputs(lake, drive_id) -> MiningInputs`, `run_query(lake, text, drive_ids) -> referred`.
 """
 
-from av_assets.contracts.registry import DemoStep, Extension
+from av_assets.platform.registry import DemoStep, Extension
 
 _LAZY = {
     "compile_query": "av_assets.mining.dsl",
@@ -28,13 +28,13 @@ def __getattr__(name):
 
 
 def _definitions():
-    from av_assets.contracts.defs import domain_definitions
     from av_assets.mining.assets import (
         mined_scenarios,
         mining_mine_job,
         mining_queries,
         mining_queries_sensor,
     )
+    from av_assets.platform.defs import domain_definitions
 
     return domain_definitions(
         assets=[mining_queries, mined_scenarios], jobs=[mining_mine_job], sensors=[mining_queries_sensor]

@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from av_assets.contracts.lineage import lineage_result
+from av_assets.platform.lineage import lineage_result
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
 
@@ -84,9 +84,9 @@ class MinedScenariosConfig(dg.Config):
 def golden_cache_key(lake: LakeStorage, drive_ids: list[str], golden: list[dict]) -> str:
     """sha256 over the golden set, the DSL version and the bytes of every input the programs read:
     the same inputs score the same, so one run's numbers serve every partition."""
-    from av_assets.contracts.lineage import sha256_bytes, sha256_json
     from av_assets.mining.dsl import DSL_VERSION
     from av_assets.mining.inputs import rel_paths
+    from av_assets.platform.lineage import sha256_bytes, sha256_json
 
     files = {
         rel: sha256_bytes(lake.read_bytes(rel))
@@ -183,10 +183,10 @@ def mined_scenarios(
 ) -> dg.MaterializeResult:
     import polars as pl
 
-    from av_assets.contracts.lineage import sha256_bytes
     from av_assets.mining.inputs import drives_in_lake
     from av_assets.mining.mine import mine
     from av_assets.mining.named import load_queries, parse_queries
+    from av_assets.platform.lineage import sha256_bytes
     from av_resources.lake import parquet_bytes
 
     name = context.partition_key

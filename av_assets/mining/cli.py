@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from av_assets.contracts.cli import ExitCode, emit_json, fail, stderr_console
+from av_cli.output import ExitCode, emit_json, fail, stderr_console
 
 
 def _usage(message: str, as_json: bool) -> None:

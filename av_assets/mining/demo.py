@@ -35,9 +35,9 @@ def top_rows(results: dict[str, list[dict[str, Any]]], per_query: int = TOP_PER_
 def mining_step(ctx) -> list[tuple[str, str]]:
     import dagster as dg
 
-    from av_assets.contracts.runs import current_instance, quiet_run_config
     from av_assets.mining.assets import MINING_QUERIES, mined_scenarios
     from av_assets.mining.named import load_queries, parse_queries
+    from av_assets.platform.runs import current_instance, quiet_run_config
     from av_resources.env import build_resources, current_env
 
     resources = build_resources(current_env())

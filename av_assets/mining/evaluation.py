@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from av_contracts import tables
+
 GRID_NS = 100_000_000  # the 10 Hz grid the DSL refers on (multiples of 100 ms epoch ns)
 EGO = "ego"
 GOLDEN_PATH = Path(__file__).with_name("golden.yaml")
@@ -801,7 +803,7 @@ def evaluate_lake(
     queries = load_golden() if queries is None else queries
     ids = sorted(gt)
     referred = {q["name"]: run_query(lake, q["query"], ids) for q in queries}
-    paths = [p for d in ids for p in lake.list(f"silver/object_tracks/drive_id={d}", "*.parquet")]
+    paths = [p for d in ids for p in lake.list(tables.OBJECT_TRACKS.folder(drive_id=d), "*.parquet")]
     tracks = (
         pl.concat([lake.read_parquet(p) for p in paths], how="diagonal_relaxed")
         if paths

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from av_assets.mining.atoms import GRID_NS, snap
+from av_contracts import tables
 
 SPEED_SIGNALS = ("SPEED.SPEED", "vEgo", "speed")  # m/s on the SI grid
 WHEEL_PREFIX = "WHEEL_SPEEDS.WHEEL_SPEED_"
@@ -36,11 +37,11 @@ TRACK_COLUMNS = (
 
 def rel_paths(drive_id: str) -> dict[str, str]:
     return {
-        "tracks": f"silver/object_tracks/drive_id={drive_id}/part-0.parquet",
-        "events": f"silver/event_detections/drive_id={drive_id}/part-0.parquet",
-        "signals_grid": f"silver/signals_grid/drive_id={drive_id}/part-0.parquet",
-        "road": f"silver/road_context/drive_id={drive_id}/part-0.parquet",
-        "clips": f"silver/clips/drive_id={drive_id}/part-0.parquet",
+        "tracks": tables.OBJECT_TRACKS.rel(drive_id=drive_id),
+        "events": tables.EVENT_DETECTIONS.rel(drive_id=drive_id),
+        "signals_grid": tables.SIGNALS_GRID.rel(drive_id=drive_id),
+        "road": tables.ROAD_CONTEXT.rel(drive_id=drive_id),
+        "clips": tables.CLIPS.rel(drive_id=drive_id),
     }
 
 
@@ -180,7 +181,7 @@ def load_inputs(lake, drive_id: str) -> MiningInputs:
 def drives_in_lake(lake) -> list[str]:
     """Drives that have clips and event detections (what a catalog-wide query covers)."""
     out = []
-    for rel in lake.list("silver/clips", "*/part-0.parquet"):
+    for rel in lake.list(tables.CLIPS.root, "*/part-0.parquet"):
         part = rel.split("/")[-2]
         if part.startswith("drive_id="):
             d = part.removeprefix("drive_id=")

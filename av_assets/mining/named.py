@@ -74,7 +74,7 @@ def load_queries(lake) -> tuple[dict, str, str]:
     """(document, sha256 of its canonical JSON, source) — the lake's policy when present."""
     import yaml
 
-    from av_assets.contracts.lineage import sha256_json
+    from av_assets.platform.lineage import sha256_json
 
     if lake is not None and lake.exists(LAKE_POLICY):
         doc, source = yaml.safe_load(lake.read_bytes(LAKE_POLICY).decode()), f"lake:{LAKE_POLICY}"

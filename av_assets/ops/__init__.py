@@ -1,11 +1,11 @@
 """Operations: what the lake holds (cost telemetry, lifecycle and GC build on it)."""
 
-from av_assets.contracts.registry import DemoStep, Extension, View
+from av_assets.platform.registry import DemoStep, Extension
 
 
 def _definitions():
-    from av_assets.contracts.defs import domain_definitions
     from av_assets.ops.assets import lake_inventory
+    from av_assets.platform.defs import domain_definitions
 
     return domain_definitions(assets=[lake_inventory])
 
@@ -13,20 +13,6 @@ def _definitions():
 EXTENSION = Extension(
     name="ops",
     definitions=_definitions,
-    views=[
-        View(
-            name="lake_inventory",
-            path="ops/lake_inventory/*.parquet",
-            columns={
-                "layer": "VARCHAR",
-                "dataset": "VARCHAR",
-                "objects": "BIGINT",
-                "bytes": "BIGINT",
-                "drives": "BIGINT",
-            },
-            description="objects, bytes and drives per lake layer and dataset",
-        )
-    ],
     demo_steps=[DemoStep(name="lake inventory", order=90, run=lambda ctx: _inventory_step(ctx))],
 )
 

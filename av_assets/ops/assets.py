@@ -1,10 +1,9 @@
 import dagster as dg
 
-from av_assets.contracts.lineage import table_result
 from av_assets.ops.inventory import bronze_drive_ids, inventory_frame
+from av_assets.platform.lineage import table_result
+from av_contracts import tables
 from av_resources.lake import LakeStorage
-
-INVENTORY_PATH = "ops/lake_inventory/inventory.parquet"
 
 
 @dg.asset(
@@ -22,7 +21,7 @@ def lake_inventory(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.M
     context.log.info(f"lake holds {len(sizes)} objects, {int(frame['bytes'].sum() or 0)} bytes")
     return table_result(
         lake,
-        INVENTORY_PATH,
+        tables.LAKE_INVENTORY.rel(),
         frame,
         drive_ids=bronze_drive_ids(list(sizes)),
         metadata={

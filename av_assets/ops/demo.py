@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from av_assets.contracts.demo import DemoContext
-from av_assets.contracts.runs import current_instance, quiet_run_config
+from av_assets.platform.demo import DemoContext
+from av_assets.platform.runs import current_instance, quiet_run_config
+from av_contracts import tables
 
 
 def inventory_step(ctx: DemoContext) -> list[tuple[str, str]]:
@@ -21,7 +22,7 @@ def inventory_step(ctx: DemoContext) -> list[tuple[str, str]]:
         run_config=quiet_run_config(),
     )
     md = result.asset_materializations_for_node("ops__lake_inventory")[0].metadata
-    frame = resources["lake"].read_parquet("ops/lake_inventory/inventory.parquet")
+    frame = resources["lake"].read_parquet(tables.LAKE_INVENTORY.rel())
     rows = [("lake objects", str(md["av/objects"].value)), ("lake bytes", f"{md['av/bytes'].value:,}")]
     for layer, size in frame.group_by("layer").agg(pl.col("bytes").sum()).sort("layer").iter_rows():
         rows.append((f"{layer} bytes", f"{size:,}"))

@@ -6,6 +6,8 @@ import re
 
 import polars as pl
 
+from av_contracts import tables
+
 _DRIVE_PART = re.compile(r"(?:^|/)(?:drive_id=|drives/)([a-z0-9][a-z0-9_-]{2,63})(?:/|$)")
 
 INVENTORY_SCHEMA = {
@@ -43,7 +45,7 @@ def inventory_frame(sizes: dict[str, int]) -> pl.DataFrame:
 
 def bronze_drive_ids(paths: list[str]) -> list[str]:
     """Drives committed to bronze (their manifest exists): the drives an inventory covers."""
-    prefix, suffix = "bronze/drives/", "/manifest.json"
+    prefix, suffix = tables.BRONZE_MANIFEST.path.split("{drive_id}")
     return sorted(
         p[len(prefix) : -len(suffix)]
         for p in paths

@@ -6,10 +6,11 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from av_assets.contracts.gpu import gpu_step
-from av_assets.contracts.lineage import combine_hashes, lineage_result, sha256_bytes, sha256_json
-from av_assets.contracts.partitions import DRIVES
+from av_assets.platform.gpu import gpu_step
+from av_assets.platform.lineage import combine_hashes, lineage_result, sha256_bytes, sha256_json
+from av_assets.platform.partitions import DRIVES
 from av_assets.redaction.config import REDACTION_CONFIG_VERSION, RedactionConfig
+from av_contracts import tables
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
 
@@ -72,17 +73,15 @@ def redacted_frames(
     lake: LakeStorage,
     ground_truth: GroundTruthResource,
 ) -> dg.MaterializeResult:
-    from av_assets.contracts.signing import sign_document
-    from av_assets.ingest.core import manifest_path
     from av_assets.redaction.detectors import model_hashes
     from av_assets.redaction.frames import decode_image, encode_jpeg, iter_camera_frames
     from av_assets.redaction.redact import expand_box, redact_frame_full
     from av_assets.redaction.report import redaction_report
-    from av_assets.redaction.verify import REPORT_NAME, REPORT_SIG_NAME, redacted_prefix
+    from av_contracts.signing import sign_document
 
     drive_id = context.partition_key
     rcfg = RedactionConfig(working_max_side=config.working_max_side, pii_net=config.pii_net)
-    prefix = redacted_prefix(drive_id)
+    prefix = tables.REDACTED_FRAMES.folder(drive_id=drive_id)
     gt_doc = ground_truth.for_drive(drive_id)
     gt_src = _gt_boxes(gt_doc)
     lake.delete(prefix, recursive=True)  # a re-run replaces the partition
@@ -142,7 +141,7 @@ def redacted_frames(
     table = pa.Table.from_pylist(
         rows, schema=pa.schema([(k, getattr(pa, v)()) for k, v in INDEX_SCHEMA.items()])
     )
-    index_rel = f"{prefix}/index.parquet"
+    index_rel = tables.REDACTED_FRAMES.rel(drive_id=drive_id)
     index_uri = lake.write_parquet(index_rel, table)
     index_sha = sha256_bytes(lake.read_bytes(index_rel))
 
@@ -154,7 +153,7 @@ def redacted_frames(
         audit_samples=config.audit_samples,
         model_hashes=model_hashes(rcfg) if rows else {},
     )
-    manifest_rel = manifest_path(drive_id)
+    manifest_rel = tables.BRONZE_MANIFEST.rel(drive_id=drive_id)
     report["inputs"] = {
         "manifest_path": manifest_rel,
         "manifest_sha256": sha256_bytes(lake.read_bytes(manifest_rel)),
@@ -165,9 +164,11 @@ def redacted_frames(
         "index_sha256": index_sha,
         "frames_sha256": combine_hashes(frame_hashes),
     }
-    lake.write_json(f"{prefix}/{REPORT_NAME}", report)
+    lake.write_json(tables.REDACTED_FRAMES.sidecar(tables.REDACTION_REPORT, drive_id=drive_id), report)
     signature = sign_document(report)
-    lake.write_json(f"{prefix}/{REPORT_SIG_NAME}", signature)
+    lake.write_json(
+        tables.REDACTED_FRAMES.sidecar(tables.REDACTION_REPORT_SIGNATURE, drive_id=drive_id), signature
+    )
 
     faces = sum(r["faces"] for r in rows)
     plates = sum(r["plates"] for r in rows)
@@ -180,7 +181,7 @@ def redacted_frames(
         "av/wall_s": round(wall_s, 2),
         "av/config_version": rcfg.version,
         "av/detector_versions": dg.MetadataValue.json(report["detector_versions"]),
-        "av/report_path": f"{prefix}/{REPORT_NAME}",
+        "av/report_path": tables.REDACTED_FRAMES.sidecar(tables.REDACTION_REPORT, drive_id=drive_id),
         "av/report_signer": signature["public_key"],
     }
     ev = report.get("evaluation")

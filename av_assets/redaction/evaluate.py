@@ -53,8 +53,8 @@ def iter_bag_images(
     path: str | Path, fmt: str, keyframe_hz: float | None = 2.0
 ) -> Iterator[tuple[int, bytes]]:
     """`(header stamp ns, compressed bytes)` of every CompressedImage (thinned to keyframes like the asset)."""
-    from av_assets.ingest.containers import Typestores, iter_messages, normalise_type
     from av_assets.redaction.frames import _deserialise
+    from av_assets.shared.bag_containers import Typestores, iter_messages, normalise_type
 
     stores = Typestores()
     period = int(1e9 / keyframe_hz) if keyframe_hz else 0

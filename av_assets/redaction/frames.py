@@ -1,6 +1,6 @@
 """Camera frames (sensor_msgs/msg/CompressedImage) from a drive's bronze bags, thinned to keyframes.
 
-Bag records come from ingestion's container readers (`av_assets.ingest.containers.iter_messages`:
+Bag records come from ingestion's container readers (`av_assets.shared.bag_containers.iter_messages`:
 MCAP, ROS 2 sqlite3, ROS 1); messages are deserialised with `rosbags`' typestore.
 """
 
@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
+from av_contracts import tables
 
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 BAG_FORMATS = ("mcap", "ros2-sqlite3", "ros1-bag")
@@ -46,11 +48,9 @@ def iter_camera_frames(
 ) -> Iterator[CameraFrame]:
     """Every (or, with `keyframe_hz`, the first frame in each 1/hz time bin of each camera)
     CompressedImage frame in the drive's bronze bags, in file order."""
-    from av_assets.ingest.containers import Typestores, iter_messages, normalise_type
-    from av_assets.ingest.core import manifest_path
-    from av_assets.redaction.verify import bronze_drive_prefix
+    from av_assets.shared.bag_containers import Typestores, iter_messages, normalise_type
 
-    manifest = lake.read_json(manifest_path(drive_id))
+    manifest = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id))
     sensors = manifest.get("sensors") or []
     stores = Typestores()
     period = int(1e9 / keyframe_hz) if keyframe_hz else 0
@@ -58,7 +58,7 @@ def iter_camera_frames(
     for entry in manifest.get("files", []):
         if entry.get("format") not in BAG_FORMATS:
             continue
-        rel = f"{bronze_drive_prefix(drive_id)}/{entry['path']}"
+        rel = tables.BRONZE_MANIFEST.sidecar(entry["path"], drive_id=drive_id)
         with lake.local_copy(rel) as local:
             for raw in iter_messages(local, entry["format"]):
                 if normalise_type(raw.type or "") != COMPRESSED_IMAGE:

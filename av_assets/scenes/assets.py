@@ -7,8 +7,9 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from av_assets.contracts.lineage import combine_hashes, lineage_result
-from av_assets.contracts.partitions import DRIVES
+from av_assets.platform.lineage import combine_hashes, lineage_result
+from av_assets.platform.partitions import DRIVES
+from av_contracts import tables
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
 
@@ -36,18 +37,6 @@ HOURLY_OVER_NEW_CLIPS = (
         & ~dg.AutomationCondition.in_progress()
     ).with_label("hourly: inputs or policy changed since the last tick")
 ).with_label("new drive, or hourly over changed clips/policy")
-
-
-def tracks_rel(drive_id: str) -> str:
-    return f"silver/object_tracks/drive_id={drive_id}/part-0.parquet"
-
-
-def events_rel(drive_id: str) -> str:
-    return f"silver/event_detections/drive_id={drive_id}/part-0.parquet"
-
-
-def clip_tags_rel(drive_id: str) -> str:
-    return f"silver/clip_tags/drive_id={drive_id}/part-0.parquet"
 
 
 def current_policy(lake: LakeStorage):
@@ -129,7 +118,7 @@ def object_tracks(
     t0 = time.perf_counter()
     tracks, info = compute_tracks(lake, drive_id, policy)
     wall = time.perf_counter() - t0
-    rel = tracks_rel(drive_id)
+    rel = tables.OBJECT_TRACKS.rel(drive_id=drive_id)
     uri, tracks_sha = lake.write_parquet_hashed(rel, tracks)
     md: dict[str, Any] = {
         "av/tracks": tracks["track_id"].n_unique() if tracks.height else 0,
@@ -178,9 +167,9 @@ def compute_tracks(lake: LakeStorage, drive_id: str, policy):
     from av_assets.scenes.io import road_context, sweep_frames
     from av_assets.scenes.tracking import empty_tracks, track
 
-    cal_rel = f"silver/calibration/drive_id={drive_id}/calibration.json"
+    cal_rel = tables.CALIBRATION.sidecar("calibration.json", drive_id=drive_id)
     calibration = lake.read_json(cal_rel) if lake.exists(cal_rel) else {}
-    sig = lake.read_parquet(f"silver/signals/drive_id={drive_id}/part-0.parquet")
+    sig = lake.read_parquet(tables.SIGNALS.rel(drive_id=drive_id))
     ego = ego_state(sig, accel_smooth_s=policy.detectors.accel_smooth_s)
     frames, info = sweep_frames(lake, drive_id, calibration, policy.tracker)
     w, src = lane_width_of(road_context(lake, drive_id))
@@ -217,17 +206,17 @@ def event_detections(
     drive_id = context.partition_key
     policy, policy_source = current_policy(lake)
     t0 = time.perf_counter()
-    sig = lake.read_parquet(f"silver/signals/drive_id={drive_id}/part-0.parquet")
-    trel = tracks_rel(drive_id)
+    sig = lake.read_parquet(tables.SIGNALS.rel(drive_id=drive_id))
+    trel = tables.OBJECT_TRACKS.rel(drive_id=drive_id)
     tracks = lake.read_parquet(trel) if lake.exists(trel) else None
-    clips_path = f"silver/clips/drive_id={drive_id}/part-0.parquet"
+    clips_path = tables.CLIPS.rel(drive_id=drive_id)
     clips = lake.read_parquet(clips_path) if lake.exists(clips_path) else None
     from av_assets.scenes.io import road_context
 
     result = detect_drive(drive_id, sig, tracks, clips, road_context(lake, drive_id), policy)
     wall = time.perf_counter() - t0
-    uri, events_sha = lake.write_parquet_hashed(events_rel(drive_id), result.events)
-    _, tags_sha = lake.write_parquet_hashed(clip_tags_rel(drive_id), result.clip_tags)
+    uri, events_sha = lake.write_parquet_hashed(tables.EVENT_DETECTIONS.rel(drive_id=drive_id), result.events)
+    _, tags_sha = lake.write_parquet_hashed(tables.CLIP_TAGS.rel(drive_id=drive_id), result.clip_tags)
     md: dict[str, Any] = {
         "av/events_per_type": dg.MetadataValue.json(result.counts),
         "av/skipped": dg.MetadataValue.json(result.skipped),

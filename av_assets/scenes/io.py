@@ -7,6 +7,7 @@ import numpy as np
 
 from av_assets.scenes.policy import TrackerPolicy
 from av_assets.scenes.tracking import Frame, lidar_clusters, quat_to_rot, radar_frame
+from av_contracts import tables
 
 
 def open_shard(lake, rel: str):
@@ -48,7 +49,7 @@ def extrinsics(calibration: dict, sensor: str) -> tuple[np.ndarray, np.ndarray] 
 
 def sweep_frames(lake, drive_id: str, calibration: dict, p: TrackerPolicy) -> tuple[list[Frame], dict]:
     """Every radar scan and lidar sweep of the drive's clip shards as tracker frames in base_link."""
-    idx_rel = f"silver/frames/drive_id={drive_id}/index.parquet"
+    idx_rel = tables.FRAMES.rel(drive_id=drive_id)
     frames: list[Frame] = []
     stats = {
         "radar_scans": 0,
@@ -96,7 +97,7 @@ def road_context(lake, drive_id: str):
     """silver/road_context rows of the drive (enrichment, workflow 5) or None when not written."""
     import polars as pl
 
-    files = lake.list(f"silver/road_context/drive_id={drive_id}", "*.parquet")
+    files = lake.list(tables.ROAD_CONTEXT.folder(drive_id=drive_id), "*.parquet")
     if not files:
         return None
     frames = [lake.read_parquet(f) for f in files]

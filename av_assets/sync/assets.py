@@ -6,8 +6,9 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from av_assets.contracts.lineage import combine_hashes, lineage_result, sha256_bytes, sha256_json
-from av_assets.contracts.partitions import DRIVES
+from av_assets.platform.lineage import combine_hashes, lineage_result, sha256_bytes, sha256_json
+from av_assets.platform.partitions import DRIVES
+from av_contracts import tables
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
 
@@ -16,26 +17,6 @@ SIGNALS = dg.AssetKey(["silver", "signals"])
 CLIPS = dg.AssetKey(["silver", "clips"])
 OWNERS = ["team:perception-data"]
 SYNC_CODE_VERSION = "2"  # 2: logger-clock offsets confirmed by xcorr, despiked wheel speed
-
-
-def signals_rel(drive_id: str) -> str:
-    return f"silver/signals/drive_id={drive_id}/part-0.parquet"
-
-
-def clock_rel(drive_id: str) -> str:
-    return f"silver/signals_clock/drive_id={drive_id}/clock.json"
-
-
-def clock_table_rel(drive_id: str) -> str:
-    return f"silver/signals_clock/drive_id={drive_id}/part-0.parquet"
-
-
-def clips_rel(drive_id: str) -> str:
-    return f"silver/clips/drive_id={drive_id}/part-0.parquet"
-
-
-def frames_prefix(drive_id: str) -> str:
-    return f"silver/frames/drive_id={drive_id}"
 
 
 def _file_sha(lake: LakeStorage, rel: str) -> str:
@@ -101,13 +82,12 @@ def signals(
 ) -> dg.MaterializeResult:
     import polars as pl
 
-    from av_assets.ingest.core import manifest_path
     from av_assets.sync.dbc import DbcNotFound, load_dbc_string, resolve_dbc_text
     from av_assets.sync.read import read_drive
     from av_assets.sync.signals import sync_streams
 
     drive_id = context.partition_key
-    manifest = lake.read_json(manifest_path(drive_id))
+    manifest = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id))
     t0 = time.perf_counter()
     streams = read_drive(lake, drive_id, manifest=manifest)
     spec = (manifest.get("drive_json") or {}).get("can_dbc")
@@ -115,7 +95,7 @@ def signals(
     if spec:
         try:
             dbc_source, text = resolve_dbc_text(
-                spec, lambda rel: lake.read_bytes(f"bronze/drives/{drive_id}/{rel}")
+                spec, lambda rel: lake.read_bytes(tables.BRONZE_MANIFEST.sidecar(rel, drive_id=drive_id))
             )
             db, dbc_sha = load_dbc_string(text), sha256_bytes(text.encode())
         except DbcNotFound as exc:
@@ -126,14 +106,14 @@ def signals(
     )
     t2 = time.perf_counter()
     frame = result.frame
-    rel = signals_rel(drive_id)
+    rel = tables.SIGNALS.rel(drive_id=drive_id)
     uri = lake.write_parquet(rel, frame)
     clock = result.clock.as_dict()
     clock.update({"drive_id": drive_id, "dbc": {"spec": spec, "source": dbc_source, "sha256": dbc_sha}})
     errors = _gt_clock_errors(ground_truth.for_drive(drive_id), clock)
     if errors is not None:
         clock["ground_truth_error_ms"] = errors
-    lake.write_json(clock_rel(drive_id), clock)
+    lake.write_json(tables.CLOCK_OFFSETS.sidecar("clock.json", drive_id=drive_id), clock)
     clock_rows = pl.DataFrame(
         [
             {
@@ -157,7 +137,7 @@ def signals(
             "flagged": pl.Boolean,
         },
     )
-    lake.write_parquet(clock_table_rel(drive_id), clock_rows)
+    lake.write_parquet(tables.CLOCK_OFFSETS.rel(drive_id=drive_id), clock_rows)
     sha = _file_sha(lake, rel)
     wall = t2 - t0
     md: dict[str, Any] = {
@@ -252,9 +232,9 @@ def signals_grid(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.Mat
     from av_assets.sync.grid import resample
 
     drive_id = context.partition_key
-    frame = lake.read_parquet(signals_rel(drive_id))
+    frame = lake.read_parquet(tables.SIGNALS.rel(drive_id=drive_id))
     grid = resample(frame, hz=GRID_HZ, si=SI)
-    rel = f"silver/signals_grid/drive_id={drive_id}/part-0.parquet"
+    rel = tables.SIGNALS_GRID.rel(drive_id=drive_id)
     uri = lake.write_parquet(rel, grid)
     return lineage_result(
         drive_ids=[drive_id],
@@ -286,20 +266,19 @@ def signals_grid(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.Mat
 def calibration(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
     import polars as pl
 
-    from av_assets.ingest.core import manifest_path
     from av_assets.sync.calibration import calibration_record, calibration_rows
     from av_assets.sync.read import read_drive
 
     drive_id = context.partition_key
-    manifest = lake.read_json(manifest_path(drive_id))
+    manifest = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id))
     streams = read_drive(lake, drive_id, manifest=manifest)
     sensors = (manifest.get("drive_json") or {}).get("sensors") or manifest.get("sensors") or []
     record = calibration_record(drive_id, streams.tf_static, streams.camera_info, sensors)
-    lake.write_json(f"silver/calibration/drive_id={drive_id}/calibration.json", record)
+    lake.write_json(tables.CALIBRATION.sidecar("calibration.json", drive_id=drive_id), record)
     rows = calibration_rows(record)
     schema = _calibration_schema()
     table = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
-    rel = f"silver/calibration/drive_id={drive_id}/part-0.parquet"
+    rel = tables.CALIBRATION.rel(drive_id=drive_id)
     uri = lake.write_parquet(rel, table)
     return lineage_result(
         drive_ids=[drive_id],
@@ -378,8 +357,8 @@ def clips(context: dg.AssetExecutionContext, config: ClipsConfig, lake: LakeStor
             overlap_s=config.overlap_s,
             version=f"{policy.version}+len{config.clip_length_s:g}-ovl{config.overlap_s:g}",
         )
-    sig = lake.read_parquet(signals_rel(drive_id))
-    clock = lake.read_json(clock_rel(drive_id))
+    sig = lake.read_parquet(tables.SIGNALS.rel(drive_id=drive_id))
+    clock = lake.read_json(tables.CLOCK_OFFSETS.sidecar("clock.json", drive_id=drive_id))
     kf_t = _keyframe_times(lake, drive_id, clock)
     ts = sig["t_ns"].to_numpy() if sig.height else np.empty(0, np.int64)
     all_t = np.concatenate([ts, kf_t]) if kf_t.size else ts
@@ -391,9 +370,9 @@ def clips(context: dg.AssetExecutionContext, config: ClipsConfig, lake: LakeStor
         lidar_t=_lidar_times(sig),
         signal_t=ts,
         policy=policy,
-        shard_of=lambda t: f"{frames_prefix(drive_id)}/{t}.zarr",
+        shard_of=lambda t: f"{tables.FRAMES.folder(drive_id=drive_id)}/{t}.zarr",
     )
-    rel = clips_rel(drive_id)
+    rel = tables.CLIPS.rel(drive_id=drive_id)
     uri = lake.write_parquet(rel, frame)
     return lineage_result(
         drive_ids=[drive_id],
@@ -423,7 +402,7 @@ def _keyframe_times(lake: LakeStorage, drive_id: str, clock: dict):
     """Corrected stamps of the redacted keyframes (the only camera path out of bronze)."""
     import numpy as np
 
-    rel = f"silver/redacted_frames/drive_id={drive_id}/index.parquet"
+    rel = tables.REDACTED_FRAMES.rel(drive_id=drive_id)
     if not lake.exists(rel):
         return np.empty(0, np.int64)
     idx = lake.read_parquet(rel)
@@ -461,8 +440,8 @@ def frames(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.Materiali
 
     drive_id = context.partition_key
     t0 = time.perf_counter()
-    clip_rows = lake.read_parquet(clips_rel(drive_id))
-    clock = lake.read_json(clock_rel(drive_id))
+    clip_rows = lake.read_parquet(tables.CLIPS.rel(drive_id=drive_id))
+    clock = lake.read_json(tables.CLOCK_OFFSETS.sidecar("clock.json", drive_id=drive_id))
     offs = clock["offsets_ns"]
     streams = read_drive(lake, drive_id, points=True)
     # point clouds: (sensor, kind, t_raw, t_ns, fields, points)
@@ -481,9 +460,9 @@ def frames(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.Materiali
             clouds.append(
                 (st.sensor, kind, int(t_raw[i]), int(t_fix[i]) - int(offs.get(st.sensor, 0)), names, pts)
             )
-    idx_rel = f"silver/redacted_frames/drive_id={drive_id}/index.parquet"
+    idx_rel = tables.REDACTED_FRAMES.rel(drive_id=drive_id)
     kf = lake.read_parquet(idx_rel) if lake.exists(idx_rel) else pl.DataFrame()
-    prefix = frames_prefix(drive_id)
+    prefix = tables.FRAMES.folder(drive_id=drive_id)
     lake.delete(prefix, recursive=True)
     rows: list[dict[str, Any]] = []
     hashes: list[str] = []

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from av_assets.contracts.ids import clip_id
+from av_contracts.ids import clip_id
 
 NS = 1_000_000_000
 

@@ -52,7 +52,7 @@ def opendbc_text(name: str) -> str | None:
 
 def resolve_dbc_text(spec: str, read_drive_file: Callable[[str], bytes] | None = None) -> tuple[str, str]:
     """(source, text) of the DBC `spec` names: `opendbc:<name>` or `drive:<relative path>`."""
-    from av_assets.contracts.ids import InvalidIdentifier, safe_relative_path
+    from av_contracts.ids import InvalidIdentifier, safe_relative_path
 
     text = opendbc_text(spec)
     if text is not None:

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from av_contracts import tables
+
 BAG_FORMATS = ("mcap", "ros2-sqlite3", "ros1-bag")
 
 
@@ -120,7 +122,7 @@ _TYPESTORES: dict[str, Any] = {}  # "stores": one Typestores per process; "schem
 def _shared_typestores():
     """One `Typestores` per process: rosbags compiles a deserialiser per message type on first use
     (~60 ms for a drive's handful of types), so drives read by the same process share them."""
-    from av_assets.ingest.containers import Typestores
+    from av_assets.shared.bag_containers import Typestores
 
     if "stores" not in _TYPESTORES:
         _TYPESTORES["stores"], _TYPESTORES["schemas"] = Typestores(), {}
@@ -513,10 +515,9 @@ def _streams(channels: list[_Channel]) -> dict[str, Stream]:
 
 def read_drive(lake, drive_id: str, *, points: bool = False, manifest: dict | None = None) -> DriveStreams:
     """Every message of the drive's bronze bags, one pass per bag (images: stamps only)."""
-    from av_assets.ingest.containers import Typestores, iter_messages
-    from av_assets.ingest.core import manifest_path
+    from av_assets.shared.bag_containers import Typestores, iter_messages
 
-    manifest = manifest or lake.read_json(manifest_path(drive_id))
+    manifest = manifest or lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id))
     sensors = manifest.get("sensors") or []
     stores = _shared_typestores()
     checked: set[tuple[str, str]] = set()
@@ -529,7 +530,7 @@ def read_drive(lake, drive_id: str, *, points: bool = False, manifest: dict | No
     for file_no, entry in enumerate(manifest.get("files", [])):
         if entry.get("format") not in BAG_FORMATS:
             continue
-        rel = f"bronze/drives/{drive_id}/{entry['path']}"
+        rel = tables.BRONZE_MANIFEST.sidecar(entry["path"], drive_id=drive_id)
         with lake.local_copy(rel) as local:
             msgs = (
                 _iter_bronze_mcap(local)
@@ -611,6 +612,6 @@ def read_drive(lake, drive_id: str, *, points: bool = False, manifest: dict | No
 def _iter_bronze_mcap(path):
     """Bronze MCAPs without re-checking chunk CRCs: they were sha256-verified against drive.json and
     validated at ingest, so the CRCs would only re-check bytes already proven intact."""
-    from av_assets.ingest.containers import iter_mcap
+    from av_assets.shared.bag_containers import iter_mcap
 
     return iter_mcap(path, verify_crcs=False)

@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from av_assets.contracts.schemas import validation_errors
+from av_contracts.schemas import validation_errors
 from tests.helpers import REPO_ROOT
 
 TEXT_ROWS = [
@@ -107,7 +107,7 @@ def api(tmp_path_factory):
     _seed(lake)
     port = _free_port()
     env = {**os.environ, "AV_LAKE_ROOT": str(root), "AV_ENV": "local", "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "av_assets.cli", "api", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "av_cli", "api", "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = open(root.parent / "server.log", "w+")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -259,7 +259,7 @@ def test_docs_page_works_offline_in_a_real_browser(api):
 def test_api_serve_help():
     from typer.testing import CliRunner
 
-    from av_assets.cli import app
+    from av_cli import app
 
     out = CliRunner().invoke(app, ["api", "serve", "--help"])
     assert out.exit_code == 0 and "--port" in out.output and "--host" in out.output
@@ -286,7 +286,7 @@ def test_a_missing_lake_answers_empty_and_is_not_created(tmp_path):
     # the CLI's text search says the lake has no clips (exit 2), as `av search like` does
     from typer.testing import CliRunner
 
-    from av_assets.cli import app
+    from av_cli import app
 
     res = CliRunner().invoke(app, ["search", "text", "night rain"], env={"AV_LAKE_ROOT": str(root)})
     assert res.exit_code == 2 and "no clips in the text index" in res.output, res.output

@@ -184,11 +184,11 @@ def test_text_index_finds_clips_by_words(tmp_path):
 
 def test_glue_registration_on_moto(moto_endpoint):
     from av_assets.catalog.glue import register_views
-    from av_assets.contracts.registry import all_views
+    from av_contracts.tables import views as table_views
 
     glue = moto_endpoint.client("glue")
     out = register_views(glue, "av_test", "s3://lake-bucket/av")
-    names = {v.name for v in all_views()}
+    names = {v.name for v in table_views()}
     assert {"signals", "clips", "clip_index", "drives"} <= names == set(out)
     assert set(out.values()) == {"created"}
     t = glue.get_table(DatabaseName="av_test", Name="signals")["Table"]

@@ -8,18 +8,18 @@ import sys
 import polars as pl
 import pytest
 
-from av_assets.contracts.schemas import validation_errors
-from av_assets.ops.assets import INVENTORY_PATH
+from av_contracts import tables
+from av_contracts.schemas import validation_errors
 from av_resources.lake import LakeStorage
 
-AV = [sys.executable, "-m", "av_assets.cli"]
+AV = [sys.executable, "-m", "av_cli"]
 
 
 @pytest.fixture()
 def lake_env(tmp_path):
     lake = LakeStorage(root=str(tmp_path / "lake"))
     lake.write_parquet(
-        INVENTORY_PATH,
+        tables.LAKE_INVENTORY.rel(),
         pl.DataFrame(
             {
                 "layer": ["bronze", "silver"],

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from av_assets.contracts.schemas import validation_errors
+from av_contracts.schemas import validation_errors
 from av_resources.text_index import (
     LanceClipTextIndex,
     OpenSearchClipTextIndex,
@@ -66,7 +66,7 @@ def lake_with_text(tmp_path, monkeypatch):
 def _cli(*args):
     from typer.testing import CliRunner
 
-    from av_assets.cli import app
+    from av_cli import app
 
     return CliRunner().invoke(app, list(args))
 
@@ -105,7 +105,7 @@ def test_usage_errors_under_json_still_print_one_document():
     point still prints CONTRACTS' {"error", "exit_code"} on stdout (through `python -m`, as `av`)."""
     for args, what in ((["-k", "0"], "-k"), (["-k", "1001"], "-k")):
         out = subprocess.run(
-            [sys.executable, "-m", "av_assets.cli", "search", "like", "d-001:0", *args, "--json"],
+            [sys.executable, "-m", "av_cli", "search", "like", "d-001:0", *args, "--json"],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
@@ -115,7 +115,7 @@ def test_usage_errors_under_json_still_print_one_document():
         doc = json.loads(out.stdout)
         assert doc["exit_code"] == 2 and what in doc["error"], doc
     out = subprocess.run(
-        [sys.executable, "-m", "av_assets.cli", "no-such-command", "--json"],
+        [sys.executable, "-m", "av_cli", "no-such-command", "--json"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

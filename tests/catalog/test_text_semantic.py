@@ -15,7 +15,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from av_assets.contracts.schemas import validation_errors
+from av_contracts.schemas import validation_errors
 from tests.helpers import REPO_ROOT
 
 # `av process` over 4 drives took 7.5 to 11 minutes on the shared 2-core box
@@ -51,7 +51,7 @@ def _processed(root: Path):
     sim = [
         sys.executable,
         "-m",
-        "av_assets.cli",
+        "av_cli",
         "fleet",
         "simulate",
         "--duration",
@@ -218,7 +218,7 @@ def test_paraphrases_work_where_full_text_fails(fleet):
 def _cli(*args):
     from typer.testing import CliRunner
 
-    from av_assets.cli import app
+    from av_cli import app
 
     return CliRunner().invoke(app, ["search", "text", *args])
 

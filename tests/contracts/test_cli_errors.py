@@ -5,8 +5,8 @@ import lancedb
 import pyarrow as pa
 import pytest
 
-from av_assets.contracts.cli import ExitCode, fail
-from av_assets.contracts.where import where_error
+from av_cli.output import ExitCode, fail
+from av_contracts.search_filters import where_error
 
 
 @pytest.fixture(scope="module")

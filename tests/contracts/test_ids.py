@@ -1,6 +1,6 @@
 import pytest
 
-from av_assets.contracts.ids import (
+from av_contracts.ids import (
     InvalidIdentifier,
     clip_id,
     parse_clip_id,

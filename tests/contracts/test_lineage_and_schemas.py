@@ -1,7 +1,7 @@
 import dagster as dg
 
-from av_assets.contracts.gpu import gpu_step
-from av_assets.contracts.lineage import (
+from av_assets.platform.gpu import gpu_step
+from av_assets.platform.lineage import (
     CONTENT_SHA_KEY,
     DRIVE_IDS_KEY,
     combine_hashes,
@@ -9,7 +9,7 @@ from av_assets.contracts.lineage import (
     lineage_result,
     sha256_json,
 )
-from av_assets.contracts.schemas import validation_errors
+from av_contracts.schemas import validation_errors
 
 GOOD_DRIVE = {
     "drive_id": "drive-001",

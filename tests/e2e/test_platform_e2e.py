@@ -59,7 +59,7 @@ def _drop_sensors(folder: Path, doc: dict) -> None:
 def platform(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     fleet, lake, home = root / "fleet", root / "lake", root / "home"
-    sim = [sys.executable, "-m", "av_assets.cli", "fleet", "simulate", "--out", str(fleet)]
+    sim = [sys.executable, "-m", "av_cli", "fleet", "simulate", "--out", str(fleet)]
     out = subprocess.run(
         sim + ["--drives", "2", "--duration", "20", "--seed", "11", "--format", "mixed", "--json"],
         capture_output=True,

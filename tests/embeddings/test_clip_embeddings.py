@@ -14,7 +14,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from av_assets.contracts.schemas import validation_errors
 from av_assets.embeddings.features import (
     DIM,
     KEYFRAME_MODEL_NAME,
@@ -26,6 +25,7 @@ from av_assets.embeddings.features import (
     keyframe_model_version,
 )
 from av_assets.embeddings.visual import DEFAULT_ENCODER
+from av_contracts.schemas import validation_errors
 from tests.helpers import processed_fleet
 
 K = 3
@@ -61,7 +61,7 @@ def _table(lake):
 def _like(*args):
     from typer.testing import CliRunner
 
-    from av_assets.cli import app
+    from av_cli import app
 
     return CliRunner().invoke(app, ["search", "like", *args])
 

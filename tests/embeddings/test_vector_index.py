@@ -201,7 +201,7 @@ def test_async_searcher_matches_sync_and_sees_new_rows(store):
 def test_a_missing_lake_is_reported_and_not_created(tmp_path):
     from typer.testing import CliRunner
 
-    from av_assets.cli import app
+    from av_cli import app
     from av_resources.lake import LakeStorage
 
     root = tmp_path / "no-lake-here"

@@ -16,7 +16,7 @@ def fleet_drive(tmp_path_factory):
     cmd = [
         sys.executable,
         "-m",
-        "av_assets.cli",
+        "av_cli",
         "fleet",
         "simulate",
         "--out",

@@ -12,6 +12,7 @@ from av_assets.enrich.context import ROAD_CONTEXT_SCHEMA
 from av_assets.enrich.evaluation import accuracy_vs_trajectory
 from av_assets.enrich.roads import parse_maxspeed, road_graph
 from av_assets.enrich.zones import LAKE_POLICY, zone_polygon
+from av_contracts import tables
 from tests.helpers import shared_data_dir
 
 
@@ -59,7 +60,6 @@ def test_matching_accuracy_against_ground_truth(fleet_drive, sigma, floor):
 
 
 def _lake_with_drive(lake, drive_id, t, lat, lon):
-    from av_assets.ingest.core import manifest_path
 
     n = len(t)
     grid = pl.DataFrame(
@@ -73,8 +73,11 @@ def _lake_with_drive(lake, drive_id, t, lat, lon):
             "n_samples": np.ones(2 * n, dtype=np.uint32),
         }
     )
-    lake.write_parquet(f"silver/signals_grid/drive_id={drive_id}/part-0.parquet", grid)
-    lake.write_json(manifest_path(drive_id), {"drive_id": drive_id, "drive_json": {"drive_id": drive_id}})
+    lake.write_parquet(tables.SIGNALS_GRID.rel(drive_id=drive_id), grid)
+    lake.write_json(
+        tables.BRONZE_MANIFEST.rel(drive_id=drive_id),
+        {"drive_id": drive_id, "drive_json": {"drive_id": drive_id}},
+    )
 
 
 def test_road_context_asset_noisy_gnss_policy_and_accuracy(fleet_drive, tmp_path):
@@ -119,7 +122,7 @@ def test_road_context_asset_noisy_gnss_policy_and_accuracy(fleet_drive, tmp_path
     )
     assert res.success
     md = res.asset_materializations_for_node("silver__road_context")[0].metadata
-    frame = lake.read_parquet(f"silver/road_context/drive_id={d}/part-0.parquet")
+    frame = lake.read_parquet(tables.ROAD_CONTEXT.rel(drive_id=d))
     assert list(frame.columns) == list(ROAD_CONTEXT_SCHEMA) and frame.height == len(t)
     assert md["dagster/row_count"].value == frame.height and md["av/drive_ids"].value == [d]
     acc = md["av/accuracy_vs_ground_truth"].value
@@ -129,7 +132,7 @@ def test_road_context_asset_noisy_gnss_policy_and_accuracy(fleet_drive, tmp_path
     zone_t = frame.filter(pl.col("in_construction_zone"))["t_ns"]
     assert zone_t.len() > 0 and zone_t.min() <= mid["t_ns"] <= zone_t.max()
     assert frame["in_construction_zone"].mean() < 0.5
-    from av_assets.contracts.lineage import sha256_json
+    from av_assets.platform.lineage import sha256_json
 
     assert md["av/construction_policy_sha256"].value == sha256_json(json.loads(lake.read_bytes(LAKE_POLICY)))
     assert set(frame["day_night"]) <= {"day", "dusk", "night"} and frame["weather"].null_count() == 0

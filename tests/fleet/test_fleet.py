@@ -20,8 +20,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from av_assets.contracts.schemas import validation_errors
-from av_assets.contracts.taxonomy import EVENT_TYPES, OBJECT_CLASSES
+from av_contracts.schemas import validation_errors
+from av_contracts.taxonomy import EVENT_TYPES, OBJECT_CLASSES
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIRED = ("cut_in", "harsh_brake", "stationary_hazard", "disengagement")

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from av_assets.contracts.schemas import validation_errors
+from av_contracts.schemas import validation_errors
 
 REPO = Path(__file__).resolve().parents[2]
 CAM = "/camera/front/image_raw/compressed"

@@ -6,6 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from av_contracts import tables
+
 S = 1_000_000_000
 T0 = 1_774_029_480 * S  # 2026-03-20T17:58:00Z
 DA, DB = "drive-aaa", "drive-bbb"
@@ -60,7 +62,7 @@ def write_drive(lake, d):
 
     _write(
         lake,
-        f"catalog/clip_index/drive_id={d}/part-0.parquet",
+        tables.CLIP_INDEX.rel(drive_id=d),
         [r for r in _clip_rows() if r[1] == d],
         CLIP_SCHEMA,
     )
@@ -98,10 +100,10 @@ def write_drive(lake, d):
             "severity": pl.Float64,
             "clip_id": pl.String,
         }
-        _write(lake, f"silver/event_detections/drive_id={DA}/part-0.parquet", ev, schema)
+        _write(lake, tables.EVENT_DETECTIONS.rel(drive_id=DA), ev, schema)
         _write(
             lake,
-            "silver/weather_hourly/weather.parquet",
+            tables.WEATHER_HOURLY.rel(),
             [(DA, T0 // (3600 * S) * 3600 * S, "fog", "open-meteo")],
             {"drive_id": pl.String, "hour_start_ns": pl.Int64, "condition": pl.String, "source": pl.String},
         )
@@ -126,11 +128,11 @@ def write_drive(lake, d):
         ]
         _write(
             lake,
-            f"silver/object_tracks/drive_id={DB}/part-0.parquet",
+            tables.OBJECT_TRACKS.rel(drive_id=DB),
             [(DB, "trk-1", T0 + k * S // 10) for k in (0, 1, 2, 3, 15, 16)],
             {"drive_id": pl.String, "track_id": pl.String, "t_ns": pl.Int64},
         )
-    _write(lake, f"silver/road_context/drive_id={d}/part-0.parquet", rc, rc_schema)
+    _write(lake, tables.ROAD_CONTEXT.rel(drive_id=d), rc, rc_schema)
 
 
 @pytest.fixture
@@ -211,7 +213,7 @@ def test_climatology_in_road_context_is_called_climatology(tmp_path):
     write_drive(lake, DA)
     _write(
         lake,
-        "silver/weather_hourly/weather.parquet",
+        tables.WEATHER_HOURLY.rel(),
         [],
         {"drive_id": pl.String, "hour_start_ns": pl.Int64, "condition": pl.String, "source": pl.String},
     )

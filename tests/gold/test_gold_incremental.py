@@ -7,6 +7,7 @@ import os
 import dagster as dg
 import pytest
 
+from av_contracts import tables
 from tests.gold.test_gold_dbt import DA, DB, write_drive
 
 MODELS = ("clip_metadata_enriched", "event_windows", "slices")
@@ -65,7 +66,7 @@ def test_build_a_then_b_then_rebuild_b_then_remove_b(tmp_path):
     assert clips.height == 3 and clips["clip_id"].n_unique() == 3
     assert dict(clips.group_by("drive_id").len().iter_rows()) == {DA: 2, DB: 1}
     assert read_gold(lake, "event_windows").height == 2  # B has no detections: a zero-row partition
-    assert lake.read_parquet(f"gold/event_windows/drive_id={DB}/part-0.parquet").height == 0
+    assert lake.read_parquet(tables.GOLD_EVENT_WINDOWS.rel(drive_id=DB)).height == 0
     slices = dict(read_gold(lake, "slices").group_by("slice").len().iter_rows())
     assert slices == {"night": 2, "fog": 2, "rain": 1, "construction": 1, "occlusion": 1, "urban": 3}
     cube = read_gold(lake, "odd_coverage")

@@ -4,13 +4,13 @@ import shutil
 
 import pytest
 
-from av_assets.ingest.containers import (
+from av_assets.ingest.validate import validate_messages
+from av_assets.shared.bag_containers import (
     StructuralError,
     detect_format,
     iter_messages,
     summarise,
 )
-from av_assets.ingest.validate import validate_messages
 from tests.helpers import shared_data_dir
 
 R2 = ("rosbag2", "rosbag2_py", "test", "resources")

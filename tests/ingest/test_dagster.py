@@ -8,11 +8,11 @@ import dagster as dg
 import pytest
 from typer.testing import CliRunner
 
-from av_assets.contracts.partitions import DRIVES
 from av_assets.ingest.assets import INTEGRITY_CHECK, LANDING_TAG, drive_files, drive_manifest
 from av_assets.ingest.checks import drive_manifest_tables_expectations
 from av_assets.ingest.core import COMPLETE_MARKER, copy_tree_to_landing
 from av_assets.ingest.sensors import JOB_NAME, evaluate, new_drive_sensor
+from av_assets.platform.partitions import DRIVES
 from av_resources.lake import LakeStorage
 from av_resources.notify import Notifier
 from tests.ingest.synth import sensor_drive
@@ -134,7 +134,7 @@ def test_ingest_job_is_in_the_root_definitions():
 
 
 def test_cli_ingest_json_exit_codes_and_quarantine(tmp_path, drives, monkeypatch):
-    from av_assets.cli import app
+    from av_cli import app
 
     monkeypatch.setenv("AV_LAKE_ROOT", str(tmp_path / "lake"))
     runner = CliRunner()

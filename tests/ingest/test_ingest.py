@@ -6,16 +6,16 @@ import shutil
 
 import pytest
 
-from av_assets.contracts.schemas import validation_errors
 from av_assets.ingest.core import (
     LakeSource,
     LocalSource,
     copy_tree_to_landing,
     ingest_drive,
     list_quarantine,
-    manifest_path,
     release_quarantine,
 )
+from av_contracts import tables
+from av_contracts.schemas import validation_errors
 from av_resources.catalog import connect
 from av_resources.lake import LakeStorage
 from tests.helpers import shared_data_dir
@@ -32,7 +32,7 @@ def test_core_ingest_on_local_and_s3(lake, good_drive):
     res = ingest_drive(LocalSource(good_drive), lake)
     assert (res.status, res.reason) == ("ingested", None)
     assert res.message_count == 100 and res.topics == 5
-    m = lake.read_json(manifest_path("syn-good"))
+    m = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id="syn-good"))
     assert m["status"] == "ingested" and m["message_count"] == 100
     assert validation_errors(m, "manifest") == []
     files = {f["path"]: f for f in m["files"]}
@@ -56,10 +56,10 @@ def test_core_ingest_on_local_and_s3(lake, good_drive):
         "SELECT message_count, t_first_ns < t_last_ns FROM topics WHERE topic = '/gnss'"
     ).fetchone() == (20, True)
     # the same bytes again: skipped, nothing rewritten
-    before = lake.read_bytes(manifest_path("syn-good"))
+    before = lake.read_bytes(tables.BRONZE_MANIFEST.rel(drive_id="syn-good"))
     again = ingest_drive(LocalSource(good_drive), lake)
     assert again.status == "skipped" and again.message_count == 100
-    assert lake.read_bytes(manifest_path("syn-good")) == before
+    assert lake.read_bytes(tables.BRONZE_MANIFEST.rel(drive_id="syn-good")) == before
     # from the landing zone of the same lake (the sensor's path): same bytes, skipped too
     copy_tree_to_landing(good_drive, lake, "landing/veh-001/syn-good")
     assert ingest_drive(LakeSource(lake, "landing/veh-001/syn-good"), lake).status == "skipped"
@@ -74,7 +74,7 @@ def test_each_real_bag_as_a_drive_ingests(real_drives, tmp_path, name):
 
 
 def _reason(lake, drive_id):
-    return lake.read_json(f"quarantine/{drive_id}/reason.json")
+    return lake.read_json(tables.QUARANTINE.sidecar("reason.json", drive_id=drive_id))
 
 
 def test_bad_inputs_quarantine_with_the_right_reason(tmp_path):
@@ -148,19 +148,19 @@ def test_bad_inputs_quarantine_with_the_right_reason(tmp_path):
     # id conflict: the same id with other bytes is refused, the bronze original untouched
     good = sensor_drive(root, "conflict-a")
     assert ingest_drive(LocalSource(good), lake).status == "ingested"
-    original = lake.read_bytes(manifest_path("conflict-a"))
+    original = lake.read_bytes(tables.BRONZE_MANIFEST.rel(drive_id="conflict-a"))
     other = root / "veh-002" / "conflict-a"
     shutil.copytree(good, other)
     (other / "logs.txt").write_text("different bytes\n")
     res = ingest_drive(LocalSource(other), lake)
     assert (res.status, res.reason) == ("quarantined", "id_conflict") and "logs.txt" in res.detail
-    assert lake.read_bytes(manifest_path("conflict-a")) == original
+    assert lake.read_bytes(tables.BRONZE_MANIFEST.rel(drive_id="conflict-a")) == original
 
     # release: the record stays (released + note), bronze status becomes ingested
     release_quarantine(lake, "bad-missing-sensor", "radar not fitted on this vehicle")
     rows = {r["drive_id"]: r for r in list_quarantine(lake)}
     assert rows["bad-missing-sensor"]["released"] and rows["bad-missing-sensor"]["note"].startswith("radar")
-    assert lake.read_json(manifest_path("bad-missing-sensor"))["status"] == "ingested"
+    assert lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id="bad-missing-sensor"))["status"] == "ingested"
 
 
 def test_warn_flags_do_not_quarantine(tmp_path):
@@ -218,7 +218,7 @@ def test_rosbags_iteration_trap_is_not_ours(tmp_path):
 
 
 def test_ingested_drive_is_signed_and_verifies_until_tampered(lake, good_drive):
-    from av_assets.redaction.verify import verify_drive
+    from av_assets.shared.bronze_verify import verify_drive
 
     ingest_drive(LocalSource(good_drive), lake)
     report = verify_drive(lake, "syn-good")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from av_assets.ingest.containers import detect_format, iter_mcap, iter_mcap_records, summarise
+from av_assets.shared.bag_containers import detect_format, iter_mcap, iter_mcap_records, summarise
 from tests.helpers import shared_data_dir
 
 

@@ -5,7 +5,7 @@ import dagster as dg
 
 from av_assets.ingest.cli import process_path
 from av_assets.ingest.core import release_quarantine
-from av_assets.redaction.verify import verify_drive
+from av_assets.shared.bronze_verify import verify_drive
 from av_resources.lake import LakeStorage
 from tests.ingest.synth import SENSORS, sensor_drive
 

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from av_assets.ops.assets import lake_inventory
+from av_contracts import tables
 from av_resources.lake import LakeStorage
 from tests.helpers import REPO_ROOT
 
@@ -54,4 +55,4 @@ def test_prod_instance_config_materialises_on_postgres_and_s3(
         assert md["av/bytes"].value == 4096
         assert md["dagster/uri"].value == f"s3://{bucket}/lake/ops/lake_inventory/inventory.parquet"
         assert instance.get_run_by_id(result.run_id).is_success
-    assert lake.read_parquet("ops/lake_inventory/inventory.parquet")["bytes"].to_list() == [4096]
+    assert lake.read_parquet(tables.LAKE_INVENTORY.rel())["bytes"].to_list() == [4096]

@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from av_assets.contracts.gpu import CPU_NODE_SELECTOR, GPU_NODE_SELECTOR, GPU_TOLERATION, POOL_LABEL, gpu_step
+from av_assets.platform.gpu import CPU_NODE_SELECTOR, GPU_NODE_SELECTOR, GPU_TOLERATION, POOL_LABEL, gpu_step
 from av_resources.env import CPU_STEP_K8S_CONFIG, PROD_ENV_SECRET, PROD_SERVICE_ACCOUNT
 from av_resources.k8s_local import validate_strict
 from tests.k8s import EKS_VERSION

@@ -18,9 +18,10 @@ import dagster as dg
 import pytest
 import yaml
 
-from av_assets.contracts.gpu import GPU_IMAGE_ENV, GPU_NODE_SELECTOR, GPU_TOLERATION
-from av_assets.contracts.partitions import DRIVES
 from av_assets.ingest.core import LocalSource, ingest_drive
+from av_assets.platform.gpu import GPU_IMAGE_ENV, GPU_NODE_SELECTOR, GPU_TOLERATION
+from av_assets.platform.partitions import DRIVES
+from av_contracts import tables
 from av_resources.env import PROD_ENV_SECRET, PROD_SERVICE_ACCOUNT
 from av_resources.k8s_local import LocalKubernetes, validate_strict
 from av_resources.lake import LakeStorage
@@ -194,8 +195,10 @@ def test_k8s_gpu_and_cpu_steps_run_through_k8s_launcher_and_executor(tmp_path, p
                 assert mat.asset_materialization.partition == DRIVE
             redacted = instance.get_latest_materialization_event(dg.AssetKey(["silver", "redacted_frames"]))
             assert redacted.asset_materialization.metadata["av/frames"].value >= 1
-            assert (lake_root / f"silver/redacted_frames/drive_id={DRIVE}/index.parquet").exists()
-            assert (lake_root / f"silver/redacted_frames/drive_id={DRIVE}/redaction_report.sig.json").exists()
+            assert (lake_root / tables.REDACTED_FRAMES.rel(drive_id=DRIVE)).exists()
+            assert (
+                lake_root / tables.REDACTED_FRAMES.sidecar("redaction_report.sig.json", drive_id=DRIVE)
+            ).exists()
 
             # ---- every Job (as dagster created it and as it ended) and every Pod is valid Kubernetes
             final_jobs, pods = k8s.jobs(), k8s.pods()

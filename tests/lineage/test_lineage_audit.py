@@ -8,11 +8,11 @@ import sys
 import dagster as dg
 import pytest
 
-from av_assets.contracts.runs import quiet_run_config
-from av_assets.contracts.schemas import validation_errors
 from av_assets.ingest.cli import process_path
 from av_assets.lineage.audit import LineageError, lineage_report
 from av_assets.ops.assets import lake_inventory
+from av_assets.platform.runs import quiet_run_config
+from av_contracts.schemas import validation_errors
 from av_resources.lake import LakeStorage
 from tests.ingest.synth import sensor_drive
 
@@ -73,7 +73,7 @@ def test_unknown_asset_and_missing_partition_are_clear_errors(processed):
 
 def test_cli_json_and_verify_catch_a_tampered_bronze_file(processed):
     env = dict(os.environ, DAGSTER_HOME=str(processed["home"]), AV_LAKE_ROOT=processed["lake"].root)
-    cmd = [sys.executable, "-m", "av_assets.cli", "lineage", "ops/lake_inventory", "--json"]
+    cmd = [sys.executable, "-m", "av_cli", "lineage", "ops/lake_inventory", "--json"]
     out = subprocess.run(cmd + ["--verify"], env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)

@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from av_assets.contracts.schemas import validation_errors
+from av_contracts.schemas import validation_errors
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def fleet(mining_fleet):
 def _mine(*args):
     from typer.testing import CliRunner
 
-    from av_assets.cli import app
+    from av_cli import app
 
     return CliRunner().invoke(app, ["mine", *args])
 

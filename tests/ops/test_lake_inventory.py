@@ -1,8 +1,9 @@
 import dagster as dg
 import polars as pl
 
-from av_assets.ops.assets import INVENTORY_PATH, lake_inventory
+from av_assets.ops.assets import lake_inventory
 from av_assets.ops.inventory import inventory_frame
+from av_contracts import tables
 from av_resources.lake import LakeStorage
 
 
@@ -39,7 +40,7 @@ def test_lake_inventory_asset_materialises_with_lineage(lake):
     assert md["av/bytes"].value == 1010
     assert md["dagster/row_count"].value == 2
     assert len(md["av/content_sha256"].value) == 64
-    stored = lake.read_parquet(INVENTORY_PATH)
+    stored = lake.read_parquet(tables.LAKE_INVENTORY.rel())
     assert stored.filter(pl.col("layer") == "bronze")["bytes"].to_list() == [1000]
 
 

@@ -7,8 +7,9 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from av_assets.ingest.core import manifest_path, sign_manifest
-from av_assets.redaction.verify import redacted_prefix, verify_drive
+from av_assets.ingest.core import sign_manifest
+from av_assets.shared.bronze_verify import verify_drive
+from av_contracts import tables
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
 from tests.helpers import shared_data_dir
@@ -69,14 +70,14 @@ def drive(tmp_path, monkeypatch):
             {"path": rel, "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest(), "format": fmt}
         )
     lake.write_json(
-        manifest_path(DRIVE),
+        tables.BRONZE_MANIFEST.rel(drive_id=DRIVE),
         {
             "drive_id": DRIVE,
             "files": entries,
             "sensors": [{"name": "cam_front", "topic": TOPIC, "type": "sensor_msgs/msg/CompressedImage"}],
         },
     )
-    sign_manifest(lake, lake.read_json(manifest_path(DRIVE)))
+    sign_manifest(lake, lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=DRIVE)))
     plates = [p["box"] for p in json.loads((kitti_dir / "000008_plates.json").read_text())["plates"]]
     gt_root = tmp_path / "gt"
     gt_root.mkdir()
@@ -101,9 +102,9 @@ def drive(tmp_path, monkeypatch):
 
 
 def test_redacted_frames_asset(drive):
-    from av_assets.contracts.signing import verify_document
     from av_assets.redaction import EXTENSION
     from av_assets.redaction.assets import redacted_frames
+    from av_contracts.signing import verify_document
 
     lake, gt = drive
     instance = dg.DagsterInstance.ephemeral()
@@ -129,7 +130,7 @@ def test_redacted_frames_asset(drive):
     assert md["dagster/row_count"].value == 3
     assert md["av/drive_ids"].value == [DRIVE]
 
-    prefix = redacted_prefix(DRIVE)
+    prefix = tables.REDACTED_FRAMES.folder(drive_id=DRIVE)
     index = lake.read_parquet(f"{prefix}/index.parquet")
     assert index.columns[:6] == ["drive_id", "sensor_id", "t_ns", "path", "faces", "plates"]
     assert index["t_ns"].to_list() == [T0, T0 + 600_000_000, T0 + 1_000_000_000]

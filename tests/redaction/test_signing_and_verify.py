@@ -7,9 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from av_assets.contracts import signing
-from av_assets.ingest.core import manifest_path, sign_manifest
-from av_assets.redaction.verify import verify_drive
+from av_assets.ingest.core import sign_manifest
+from av_assets.shared.bronze_verify import verify_drive
+from av_contracts import signing, tables
 from av_resources.lake import LakeStorage
 
 
@@ -91,8 +91,10 @@ def _make_bronze_drive(lake: LakeStorage) -> None:
         entries.append(
             {"path": rel, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "format": "other"}
         )
-    lake.write_json(manifest_path(DRIVE), {"drive_id": DRIVE, "files": entries, "message_count": 0})
-    sign_manifest(lake, lake.read_json(manifest_path(DRIVE)))
+    lake.write_json(
+        tables.BRONZE_MANIFEST.rel(drive_id=DRIVE), {"drive_id": DRIVE, "files": entries, "message_count": 0}
+    )
+    sign_manifest(lake, lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=DRIVE)))
 
 
 @pytest.fixture
@@ -104,7 +106,7 @@ def tmp_lake(tmp_path, monkeypatch):
 
 
 def _cli(*args):
-    from av_assets.cli import app
+    from av_cli import app
 
     return CliRunner().invoke(app, ["verify", *args])
 
@@ -128,7 +130,7 @@ def test_verify_tampered_file(tmp_lake):
 
 
 def test_verify_missing_file(tmp_lake):
-    tmp_lake.delete(f"bronze/drives/{DRIVE}/drive.json")
+    tmp_lake.delete(tables.BRONZE_MANIFEST.sidecar("drive.json", drive_id=DRIVE))
     assert _cli(DRIVE).exit_code == 1
 
 
@@ -136,11 +138,11 @@ def test_verify_tampered_manifest(tmp_lake):
     # Someone re-hashes a modified file into the manifest: the files match, the signature does not.
     data = b"forged\n"
     tmp_lake.write_bytes(f"bronze/drives/{DRIVE}/logs/run.log", data)
-    manifest = tmp_lake.read_json(manifest_path(DRIVE))
+    manifest = tmp_lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=DRIVE))
     for f in manifest["files"]:
         if f["path"] == "logs/run.log":
             f.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
-    tmp_lake.write_json(manifest_path(DRIVE), manifest)
+    tmp_lake.write_json(tables.BRONZE_MANIFEST.rel(drive_id=DRIVE), manifest)
     out = _cli(DRIVE, "--json")
     assert out.exit_code == 1
     doc = json.loads(out.stdout)
@@ -148,7 +150,7 @@ def test_verify_tampered_manifest(tmp_lake):
 
 
 def test_verify_unsigned_manifest_fails(tmp_lake):
-    tmp_lake.delete(f"bronze/drives/{DRIVE}/manifest.sig.json")
+    tmp_lake.delete(tables.BRONZE_MANIFEST.sidecar("manifest.sig.json", drive_id=DRIVE))
     assert _cli(DRIVE).exit_code == 1
 
 

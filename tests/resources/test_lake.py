@@ -3,8 +3,8 @@
 import polars as pl
 import pytest
 
-from av_assets.contracts.ids import InvalidIdentifier
-from av_assets.contracts.registry import View
+from av_contracts.ids import InvalidIdentifier
+from av_contracts.tables import Table
 from av_resources.catalog import connect
 
 
@@ -67,9 +67,11 @@ def test_paths_from_outside_cannot_escape_the_root(lake, bad):
 
 
 def test_catalog_views_over_the_lake(lake):
-    view = View(
+    view = Table(
         name="signals_test",
-        path="silver/signals_test/**/*.parquet",
+        asset_key="silver/signals_test",
+        owner="test",
+        path="silver/signals_test/drive_id={drive_id}/part-0.parquet",
         columns={"drive_id": "VARCHAR", "t_ns": "BIGINT", "value": "DOUBLE"},
     )
     con = connect(lake, views=[view])
@@ -93,7 +95,9 @@ def test_catalog_views_over_the_lake(lake):
 
 
 def test_a_view_over_a_single_object(lake):
-    view = View(name="one_file", path="gold/one.parquet", columns={"x": "BIGINT"})
+    view = Table(
+        name="one_file", asset_key="gold/one", owner="test", path="gold/one.parquet", columns={"x": "BIGINT"}
+    )
     assert connect(lake, views=[view]).execute("SELECT count(*) FROM one_file").fetchone() == (0,)
     lake.write_parquet("gold/one.parquet", pl.DataFrame({"x": [1, 2, 3]}))
     assert connect(lake, views=[view]).execute("SELECT sum(x) FROM one_file").fetchone() == (6,)

@@ -39,7 +39,7 @@ def simulate(landing: Path, fleets=FLEETS) -> None:
         cmd = [
             sys.executable,
             "-m",
-            "av_assets.cli",
+            "av_cli",
             "fleet",
             "simulate",
             "--out",
@@ -61,10 +61,10 @@ def build(root: Path, fleets=FLEETS) -> dict:
     restores it). Returns {"lake", "landing", "gt_roots", "drives": {id: {...}}}."""
     import dagster as dg
 
-    from av_assets.contracts.partitions import DRIVES
     from av_assets.definitions import defs
     from av_assets.ingest.cli import ingest_path
     from av_assets.ingest.sensors import JOB_NAME
+    from av_assets.platform.partitions import DRIVES
     from av_resources.lake import LakeStorage
 
     landing = root / "landing"

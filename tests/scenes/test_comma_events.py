@@ -15,6 +15,7 @@ import pytest
 
 from av_assets.scenes.ego import ego_state, smooth
 from av_assets.scenes.policy import DEFAULT_POLICY
+from av_contracts import tables
 from tests.helpers import shared_data_dir
 
 SELECTION = [
@@ -34,10 +35,10 @@ RADAR_TRACKS = range(0x210, 0x220)  # TRACK_A_0..15 on the radar bus (src 1)
 def comma(tmp_path_factory):
     import dagster as dg
 
-    from av_assets.contracts.partitions import DRIVES
     from av_assets.definitions import defs
     from av_assets.ingest.cli import ingest_path
     from av_assets.ingest.sensors import JOB_NAME
+    from av_assets.platform.partitions import DRIVES
     from av_resources.lake import LakeStorage
     from tests.sync.comma import DRIVE_ID, pack
 
@@ -112,8 +113,8 @@ def report(comma):
     from av_assets.scenes.tracking import track
 
     lake, d = comma["lake"], comma["drive"]
-    sig = lake.read_parquet(f"silver/signals/drive_id={d}/part-0.parquet")
-    ev = lake.read_parquet(f"silver/event_detections/drive_id={d}/part-0.parquet")
+    sig = lake.read_parquet(tables.SIGNALS.rel(drive_id=d))
+    ev = lake.read_parquet(tables.EVENT_DETECTIONS.rel(drive_id=d))
     ego = ego_state(sig, accel_smooth_s=DEFAULT_POLICY.detectors.accel_smooth_s)
     frames, raw, raw_t = _radar_frames(comma["base"], comma["packed"]["boot_to_utc_offset_ns"])
     p = DEFAULT_POLICY
@@ -172,7 +173,7 @@ def test_no_harsh_brake_matches_the_raw_log(comma, report):
 def test_disengagement_matches_cruise_active(comma, report):
     """CRUISE_ACTIVE is 0 for ~9 s of the minute (451 of 2999 grid samples): one disengagement."""
     lake, d = comma["lake"], comma["drive"]
-    ev = lake.read_parquet(f"silver/event_detections/drive_id={d}/part-0.parquet")
+    ev = lake.read_parquet(tables.EVENT_DETECTIONS.rel(drive_id=d))
     dis = ev.filter(pl.col("type") == "disengagement")
     assert dis.height == 1
     manual = float(np.sum(report["ego"].engaged == 0)) / report["ego"].hz

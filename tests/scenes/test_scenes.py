@@ -21,6 +21,7 @@ from av_assets.scenes.detect import (
 from av_assets.scenes.ego import EgoState, path_reference, smooth
 from av_assets.scenes.evaluate import match_events, pool
 from av_assets.scenes.policy import DEFAULT_POLICY, EVENT_TYPES, TriggerPolicy
+from av_contracts import tables
 from tests.scenes.fleet import SCENES
 
 
@@ -249,7 +250,7 @@ def scene_fleet(tmp_path_factory):
 
 
 def test_scenes_assets_are_in_the_per_drive_job():
-    from av_assets.contracts.registry import all_process_assets
+    from av_assets.platform.registry import all_process_assets
 
     assert set(SCENES) <= set(all_process_assets())
 
@@ -286,7 +287,7 @@ def test_tracks_table_and_tracking_metrics(scene_fleet):
         md = r["md"]["silver/object_tracks"]
         m = md["av/tracking_vs_ground_truth"].value
         assert m["recall"] >= 0.75 and m["rmse_footprint_m"] < 0.3, m
-        tr = lake.read_parquet(f"silver/object_tracks/drive_id={d}/part-0.parquet")
+        tr = lake.read_parquet(tables.OBJECT_TRACKS.rel(drive_id=d))
         assert {"track_id", "x", "y", "vx", "vy", "lateral_offset_m", "lane"} <= set(tr.columns)
         # parked / standing objects: ground speed ~ 0 while the ego moves
         assert tr["ground_speed_mps"].median() < 5
@@ -302,8 +303,8 @@ def test_speeding_with_road_context_stand_in(scene_fleet):
         gt = json.loads((gtroot / f"{d}.json").read_text())
         ego = pl.read_parquet(gtroot / gt["ego_trajectory"]["path"])
         road = ego.select("t_ns", (pl.col("speed_limit") * 3.6).alias("speed_limit_kph"))
-        sig = lake.read_parquet(f"silver/signals/drive_id={d}/part-0.parquet")
-        tr = lake.read_parquet(f"silver/object_tracks/drive_id={d}/part-0.parquet")
+        sig = lake.read_parquet(tables.SIGNALS.rel(drive_id=d))
+        tr = lake.read_parquet(tables.OBJECT_TRACKS.rel(drive_id=d))
         r = detect_drive(d, sig, tr, None, road, DEFAULT_POLICY)
         assert "speeding" not in r.skipped
         m = match_events(r.events.to_dicts(), gt["events"], ["speeding"])["speeding"]
@@ -322,8 +323,8 @@ def test_views_and_clip_tags(scene_fleet):
     )
     assert con.execute("select count(distinct track_id) from object_tracks").fetchone()[0] > 50
     d = next(iter(scene_fleet["drives"]))
-    ev = lake.read_parquet(f"silver/event_detections/drive_id={d}/part-0.parquet")
+    ev = lake.read_parquet(tables.EVENT_DETECTIONS.rel(drive_id=d))
     assert set(ev["type"]) <= set(EVENT_TYPES) and ev["clip_id"].null_count() == 0
     assert all(c.startswith(f"{d}:") for c in ev["clip_id"])
-    tags = lake.read_parquet(f"silver/clip_tags/drive_id={d}/part-0.parquet")
+    tags = lake.read_parquet(tables.CLIP_TAGS.rel(drive_id=d))
     assert tags.height >= 3 and tags["n_events"].sum() >= ev.height

@@ -10,6 +10,7 @@ import pytest
 
 from av_assets.sync.assets import _gt_clock_errors
 from av_assets.sync.clock import Lag, despike, fuse_offset, logger_offset
+from av_contracts import tables
 from tests.helpers import REPO_ROOT
 
 ERROR_FLOOR_MS = 5.0
@@ -18,7 +19,6 @@ ERROR_FLOOR_MS = 5.0
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory):
     from av_assets.ingest.cli import ingest_path
-    from av_assets.ingest.core import manifest_path
     from av_assets.sync.dbc import load_dbc_string, resolve_dbc_text
     from av_assets.sync.read import read_drive
     from av_assets.sync.signals import sync_streams
@@ -26,7 +26,7 @@ def synced(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("clocks")
     fleet = root / "fleet"
-    cmd = [sys.executable, "-m", "av_assets.cli", "fleet", "simulate", "--out", str(fleet)]
+    cmd = [sys.executable, "-m", "av_cli", "fleet", "simulate", "--out", str(fleet)]
     cmd += ["--drives", "3", "--duration", "45", "--seed", "11", "--camera", "160x90", "--workers", "2"]
     subprocess.run(cmd, check=True, cwd=REPO_ROOT, capture_output=True, timeout=300)
     lake = LakeStorage(root=str(root / "lake"))
@@ -35,7 +35,7 @@ def synced(tmp_path_factory):
     for gt_file in sorted((fleet / "_ground_truth").glob("*.json")):
         gt = json.loads(gt_file.read_text())
         d = gt["drive_id"]
-        manifest = lake.read_json(manifest_path(d))
+        manifest = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=d))
         _, text = resolve_dbc_text(
             manifest["drive_json"]["can_dbc"], lambda rel, d=d: lake.read_bytes(f"bronze/drives/{d}/{rel}")
         )

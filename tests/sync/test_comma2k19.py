@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from av_assets.ingest.cli import process_path
+from av_contracts import tables
 from av_resources.lake import LakeStorage
 from tests.helpers import shared_data_dir
 from tests.sync.comma import DRIVE_ID, pack
@@ -40,7 +41,7 @@ def test_process_runs_sync_and_catalog(comma):
 
 def test_wheel_speeds_equal_comma_decoded_times_3_6(comma):
     base, lake = comma["base"], comma["lake"]
-    sig = lake.read_parquet(f"silver/signals/drive_id={DRIVE_ID}/part-0.parquet")
+    sig = lake.read_parquet(tables.SIGNALS.rel(drive_id=DRIVE_ID))
     expected = np.load(base / "processed_log/CAN/wheel_speed/value", allow_pickle=False) * 3.6
     for k, w in enumerate(WHEELS):
         s = sig.filter(pl.col("signal") == f"WHEEL_SPEEDS.WHEEL_SPEED_{w}").sort("t_raw_ns")
@@ -68,7 +69,7 @@ def test_three_time_bases_reconcile(comma):
 
 def test_clock_offsets_on_real_data(comma):
     lake = comma["lake"]
-    clock = lake.read_json(f"silver/signals_clock/drive_id={DRIVE_ID}/clock.json")
+    clock = lake.read_json(tables.CLOCK_OFFSETS.sidecar("clock.json", drive_id=DRIVE_ID))
     assert clock["reference"] == "gnss"
     est = clock["estimated"]
     assert est["can0"]["score"] > 0.9 and est["imu"]["score"] > 0.5

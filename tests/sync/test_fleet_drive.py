@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from av_contracts import tables
 from tests.helpers import REPO_ROOT, processed_fleet
 
 
@@ -59,7 +60,7 @@ def test_process_materialises_sync_and_catalog(fleet):
 
 def test_signals_decode_can_in_dbc_units_one_row_per_frame(fleet):
     lake, d = fleet["lake"], fleet["drive_id"]
-    sig = lake.read_parquet(f"silver/signals/drive_id={d}/part-0.parquet")
+    sig = lake.read_parquet(tables.SIGNALS.rel(drive_id=d))
     ws = sig.filter(pl.col("signal") == "WHEEL_SPEEDS.WHEEL_SPEED_FL")
     assert ws.height == 25 * 50 and set(ws["unit"]) == {"km/h"}  # 50 Hz for 25 s
     assert set(sig.filter(pl.col("source") == "imu")["unit"]) >= {"m/s^2", "rad/s"}
@@ -85,7 +86,7 @@ def test_clips_frames_and_calibration(fleet):
     import zarr
 
     lake, d = fleet["lake"], fleet["drive_id"]
-    clips = lake.read_parquet(f"silver/clips/drive_id={d}/part-0.parquet")
+    clips = lake.read_parquet(tables.CLIPS.rel(drive_id=d))
     assert clips.height == 2 and clips["duration_s"].to_list()[0] == 20.0
     assert clips["clip_id"].to_list() == [f"{d}:{t}" for t in clips["t_start_ns"]]
     assert set(clips["policy_version"]) == {"clip-v1"}
@@ -97,7 +98,7 @@ def test_clips_frames_and_calibration(fleet):
     assert pts.shape[0] == first["n_lidar_sweeps"] and 199 <= pts.shape[0] <= 201  # 10 Hz
     assert np.isfinite(pts[0, 0, :3]).all()
     assert store.attrs["clip_id"] == first["clip_id"]
-    cal = lake.read_json(f"silver/calibration/drive_id={d}/calibration.json")
+    cal = lake.read_json(tables.CALIBRATION.sidecar("calibration.json", drive_id=d))
     assert cal["sensors"]["camera_front"]["intrinsics"]["width"] == 640
     assert cal["sensors"]["lidar_top"]["extrinsics"]["parent"] == "base_link"
 
@@ -108,7 +109,7 @@ def test_clip_index_view_kv_and_text_search(fleet):
     lake, d = fleet["lake"], fleet["drive_id"]
     env = dict(os.environ, AV_LAKE_ROOT=lake.root)
     out = subprocess.run(
-        [sys.executable, "-m", "av_assets.cli", "query", "SELECT * FROM clip_index", "--json"],
+        [sys.executable, "-m", "av_cli", "query", "SELECT * FROM clip_index", "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -125,9 +126,7 @@ def test_clip_index_view_kv_and_text_search(fleet):
     item = ClipStoreResource().open(lake).get(r["clip_id"])
     assert item["drive_id"] == d
     # the key-value item carries the conditions and events search reports (set after enrichment)
-    text = lake.read_parquet(f"catalog/clip_text/drive_id={d}/part-0.parquet").filter(
-        pl.col("clip_id") == r["clip_id"]
-    )
+    text = lake.read_parquet(tables.CLIP_TEXT.rel(drive_id=d)).filter(pl.col("clip_id") == r["clip_id"])
     tags = text.select("day_night", "weather", "road_class", "event_types").row(0, named=True)
     assert tags["day_night"] in {"day", "night", "dusk", "dawn"} and tags["weather"], tags
     assert (item["day_night"], item["weather"], item["road_class"]) == (
@@ -141,7 +140,7 @@ def test_clip_index_view_kv_and_text_search(fleet):
     reported = "weather" in json.loads(drive_json.read_text())
     assert item["weather_source"] == ("drive" if reported else "climatology")
     out = subprocess.run(
-        [sys.executable, "-m", "av_assets.cli", "catalog", "search", "urban driving", "--json"],
+        [sys.executable, "-m", "av_cli", "catalog", "search", "urban driving", "--json"],
         env=env,
         capture_output=True,
         text=True,

@@ -9,10 +9,11 @@ import dagster as dg
 import pytest
 
 from av_assets.catalog.assets import clip_index
-from av_assets.contracts.partitions import DRIVES
 from av_assets.ingest.core import LocalSource, ingest_drive
+from av_assets.platform.partitions import DRIVES
 from av_assets.redaction.assets import redacted_frames
 from av_assets.sync.assets import clips, frames, signals
+from av_contracts import tables
 from av_resources.clip_store import ClipStoreResource
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
@@ -24,7 +25,7 @@ from tests.helpers import REPO_ROOT
 @pytest.fixture(scope="module")
 def s3_drive(tmp_path_factory, s3_server):
     landing = tmp_path_factory.mktemp("fleet_s3") / "landing"
-    cmd = [sys.executable, "-m", "av_assets.cli", "fleet", "simulate", "--out", str(landing)]
+    cmd = [sys.executable, "-m", "av_cli", "fleet", "simulate", "--out", str(landing)]
     cmd += ["--drives", "1", "--duration", "12", "--seed", "3", "--camera", "320x180"]
     subprocess.run(cmd, check=True, cwd=REPO_ROOT, capture_output=True, timeout=300)
     (folder,) = [p.parent for p in landing.glob("*/*/drive.json")]
@@ -69,16 +70,16 @@ def test_sync_and_catalog_assets_on_s3_lake(s3_drive):
     }
     assert all(c.passed for c in result.get_asset_check_evaluations())
 
-    sig = lake.read_parquet(f"silver/signals/drive_id={drive_id}/part-0.parquet")
+    sig = lake.read_parquet(tables.SIGNALS.rel(drive_id=drive_id))
     assert sig.height > 1000 and {"can0", "imu", "gnss"} <= set(sig["source"])
-    clip_rows = lake.read_parquet(f"silver/clips/drive_id={drive_id}/part-0.parquet")
+    clip_rows = lake.read_parquet(tables.CLIPS.rel(drive_id=drive_id))
     assert clip_rows.height >= 1
 
     # Zarr shards, one store per clip, readable straight from S3 through the lake's s3fs
     import zarr
     from zarr.storage import FsspecStore
 
-    objects = lake.list(f"silver/frames/drive_id={drive_id}")
+    objects = lake.list(tables.FRAMES.folder(drive_id=drive_id))
     stores = sorted({r.split(".zarr/")[0] + ".zarr" for r in objects if ".zarr/" in r})
     assert len(stores) == clip_rows.height
     root = zarr.open_group(

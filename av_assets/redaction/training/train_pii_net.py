@@ -9,7 +9,7 @@ Data: ONLY the `default` render style of the synthetic fleet (the `heldout` styl
 the project rule is that the generator and the detectors share no constants, so this reads the fleet's
 bags and ground-truth JSON like any consumer would). Reproduce the committed weights exactly with:
 
-    python -m av_assets.cli fleet simulate --out /tmp/pii_train --drives 8 --duration 20 --seed 21 \
+    python -m av_cli fleet simulate --out /tmp/pii_train --drives 8 --duration 20 --seed 21 \
         --render-style default --camera 1280x720
     python -m av_assets.redaction.training.train_pii_net /tmp/pii_train \
         --out av_assets/redaction/models/pii_net.onnx

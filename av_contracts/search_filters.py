@@ -1,6 +1,9 @@
-"""Search filters (`--where`, the API's `where`): what a refused one is said as."""
+"""Search limits and filters (`-k`/`--where`, the API's `k`/`where`): how many results, and what a
+refused filter is said as."""
 
 from __future__ import annotations
+
+MAX_RESULTS = 1000  # the most results one search returns (`av search ... -k`, the API's `k`)
 
 # Columns of the search tables that hold data, not attributes: left out of "filter columns" lists.
 _NOT_FILTERS = {"vector", "embedder", "embedder_version", "model", "text"}

@@ -11,7 +11,7 @@ from typing import Any
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """`name` without suffix: 'drive', 'manifest', 'ground_truth', ..."""
-    text = resources.files("av_assets.contracts").joinpath("schemas", f"{name}.schema.json").read_text()
+    text = resources.files("av_contracts").joinpath("schemas", f"{name}.schema.json").read_text()
     return json.loads(text)
 
 

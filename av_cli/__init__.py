@@ -13,7 +13,7 @@ if not (sys.stdout.isatty() and sys.stderr.isatty()) and not {"-h", "--help"} & 
     # (help panels fill the width they get, so `--help` keeps the default)
     os.environ.setdefault("COLUMNS", "240")
 
-from av_assets.contracts.registry import all_demo_steps, extensions, load_object
+from av_assets.platform.registry import DemoStep, all_demo_steps, extensions, load_object
 
 app = typer.Typer(
     name="av",
@@ -32,6 +32,15 @@ app = typer.Typer(
 
 
 def _mount_extensions() -> None:
+    # The fleet generator is a development tool, not a platform extension: production images do not
+    # ship it, so `av fleet` is mounted only where the package is installed.
+    try:
+        from av_fleet.cli import app as fleet_app
+    except ModuleNotFoundError as exc:
+        if exc.name != "av_fleet":
+            raise
+    else:
+        app.add_typer(fleet_app, name="fleet")
     for ext in extensions():
         for name, target in ext.cli.items():
             obj = load_object(target)
@@ -51,8 +60,8 @@ def demo(
     """Run the whole loop built so far on a small sample fleet (what `make demo` calls)."""
     from rich.table import Table
 
-    from av_assets.contracts.cli import stderr_console
-    from av_assets.contracts.demo import DemoContext
+    from av_assets.platform.demo import DemoContext
+    from av_cli.output import fail, stderr_console
 
     ctx = DemoContext(out=out.resolve(), drives=drives, duration=duration, seed=seed)
     # The demo fleet is synthetic: point the evaluation resource at its ground truth so every asset
@@ -62,7 +71,11 @@ def demo(
     table.add_column("step")
     table.add_column("what")
     table.add_column("value", justify="right")
-    for step in all_demo_steps():
+    try:
+        from av_fleet.demo import demo_fleet
+    except ModuleNotFoundError:
+        fail("`av demo` needs the fleet generator (av_fleet), which this installation does not include")
+    for step in [DemoStep(name="fleet", order=10, run=demo_fleet), *all_demo_steps()]:
         stderr_console.rule(f"[bold]{step.name}")
         for what, value in step.run(ctx):
             table.add_row(step.name, what, value)
@@ -84,7 +97,7 @@ _mount_extensions()
 def main() -> None:
     """The `av` entry point: typer's, except that a usage error (a bad option value, a missing
     argument) under `--json` also prints CONTRACTS' one JSON document, {"error", "exit_code"}."""
-    from av_assets.contracts.cli import emit_json
+    from av_cli.output import emit_json
 
     try:
         code = app(standalone_mode=False)
@@ -101,7 +114,3 @@ def main() -> None:
             emit_json({"error": exc.format_message(), "exit_code": exc.exit_code})
         raise SystemExit(exc.exit_code) from None
     raise SystemExit(code if isinstance(code, int) else 0)
-
-
-if __name__ == "__main__":
-    main()

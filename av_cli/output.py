@@ -16,8 +16,6 @@ class ExitCode(IntEnum):
     USAGE = 2  # usage or environment error
 
 
-MAX_RESULTS = 1000  # the most results one search returns (`av search ... -k`, the API's `k`)
-
 # Progress bars, logs and warnings: always stderr, so `--json` stdout stays one document.
 stderr_console = Console(stderr=True)
 

@@ -1,13 +1,11 @@
-"""`av verify DRIVE`: re-hash a drive's bronze copy against its signed manifest.
+"""Re-verify a bronze drive: re-hash every file against its signed manifest, and check the manifest's
+and the redaction report's signatures. `av verify` and lineage audits (`av lineage --verify`) run it.
 
-Lake layout (relative to the lake root):
+Lake layout (av_contracts.tables):
     bronze/drives/<drive_id>/manifest.json       {"drive_id", "files": [{"path", "size", "sha256", "format"}], ...}
-    bronze/drives/<drive_id>/manifest.sig.json   sign_document(manifest) (signing.py)
+    bronze/drives/<drive_id>/manifest.sig.json   sign_document(manifest) (av_contracts.signing)
     bronze/drives/<drive_id>/<path>              the bronze copy of each listed file
     silver/redacted_frames/drive_id=<id>/redaction_report.json (+ .sig.json)   checked when present
-
-Exit codes: 0 every file and signature good; 1 any mismatch (hash, size, missing file, bad or missing
-signature); 2 unknown drive or invalid drive id.
 """
 
 from __future__ import annotations
@@ -15,22 +13,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import typer
-
-from av_assets.contracts.cli import ExitCode, emit_json, stderr_console
-from av_assets.contracts.ids import InvalidIdentifier, safe_relative_path, validate_drive_id
-from av_assets.ingest.core import BRONZE, manifest_path, manifest_sig_path
-
-REPORT_NAME = "redaction_report.json"
-REPORT_SIG_NAME = "redaction_report.sig.json"
-
-
-def bronze_drive_prefix(drive_id: str) -> str:
-    return f"{BRONZE}/{validate_drive_id(drive_id)}"
-
-
-def redacted_prefix(drive_id: str) -> str:
-    return f"silver/redacted_frames/drive_id={validate_drive_id(drive_id)}"
+from av_contracts import tables
+from av_contracts.ids import InvalidIdentifier, safe_relative_path
 
 
 def _hash_object(lake, rel: str) -> tuple[str, int]:
@@ -46,23 +30,33 @@ def _hash_object(lake, rel: str) -> tuple[str, int]:
 def verify_drive(lake, drive_id: str) -> dict[str, Any]:
     """Verification result document; raises `LookupError` for an unknown drive, `InvalidIdentifier`
     for an invalid id."""
-    from av_assets.contracts.signing import verify_document
+    from av_contracts.signing import verify_document
 
-    prefix = bronze_drive_prefix(drive_id)
-    if not lake.exists(manifest_path(drive_id)):
-        raise LookupError(f"unknown drive {drive_id!r}: no {manifest_path(drive_id)} in {lake.uri()}")
+    prefix = tables.BRONZE_MANIFEST.folder(drive_id=drive_id)
+    if not lake.exists(tables.BRONZE_MANIFEST.rel(drive_id=drive_id)):
+        raise LookupError(
+            f"unknown drive {drive_id!r}: no {tables.BRONZE_MANIFEST.rel(drive_id=drive_id)} in {lake.uri()}"
+        )
     problems: list[str] = []
     try:
-        manifest = lake.read_json(manifest_path(drive_id))
+        manifest = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id))
     except ValueError as exc:
         manifest = None
         problems.append(f"manifest is not valid JSON: {exc}")
     # Signature over the manifest exactly as stored (parsed, canonicalised).
     if manifest is None:
-        signature = {"present": lake.exists(manifest_sig_path(drive_id)), "ok": False, "public_key": None}
-    elif lake.exists(manifest_sig_path(drive_id)):
+        signature = {
+            "present": lake.exists(
+                tables.BRONZE_MANIFEST.sidecar(tables.MANIFEST_SIGNATURE, drive_id=drive_id)
+            ),
+            "ok": False,
+            "public_key": None,
+        }
+    elif lake.exists(tables.BRONZE_MANIFEST.sidecar(tables.MANIFEST_SIGNATURE, drive_id=drive_id)):
         try:
-            record = lake.read_json(manifest_sig_path(drive_id))
+            record = lake.read_json(
+                tables.BRONZE_MANIFEST.sidecar(tables.MANIFEST_SIGNATURE, drive_id=drive_id)
+            )
         except ValueError:
             record = {}
         ok = isinstance(record, dict) and verify_document(manifest, record)
@@ -109,10 +103,10 @@ def verify_drive(lake, drive_id: str) -> dict[str, Any]:
 
     # The signed redaction report, when redaction has run for this drive.
     report_info: dict[str, Any] = {"present": False}
-    rp = f"{redacted_prefix(drive_id)}/{REPORT_NAME}"
+    rp = tables.REDACTED_FRAMES.sidecar(tables.REDACTION_REPORT, drive_id=drive_id)
     if lake.exists(rp):
         report_info = {"present": True, "path": rp}
-        sig_rel = f"{redacted_prefix(drive_id)}/{REPORT_SIG_NAME}"
+        sig_rel = tables.REDACTED_FRAMES.sidecar(tables.REDACTION_REPORT_SIGNATURE, drive_id=drive_id)
         try:
             report = lake.read_json(rp)
             record = lake.read_json(sig_rel) if lake.exists(sig_rel) else None
@@ -133,35 +127,3 @@ def verify_drive(lake, drive_id: str) -> dict[str, Any]:
         "redaction_report": report_info,
         "problems": problems,
     }
-
-
-def verify_command(
-    drive: str = typer.Argument(..., help="drive id"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
-) -> None:
-    """Re-hash every bronze file of DRIVE against its signed manifest; exit 1 on any mismatch."""
-    from av_resources.env import local_lake
-
-    try:
-        validate_drive_id(drive)
-        result = verify_drive(local_lake(), drive)
-    except (InvalidIdentifier, LookupError) as exc:
-        if as_json:
-            emit_json({"drive_id": drive, "ok": False, "error": str(exc)})
-        stderr_console.print(f"[bold red]error:[/] {exc}")
-        raise SystemExit(int(ExitCode.USAGE)) from None
-    if as_json:
-        emit_json(result)
-    else:
-        for f in result["files"]:
-            mark = "[green]ok[/]" if f.get("status") == "ok" else f"[red]{f.get('status')}[/]"
-            stderr_console.print(f"{mark}  {f['path']}")
-        sig = "[green]valid[/]" if result["signature_ok"] else "[red]INVALID[/]"
-        stderr_console.print(f"manifest signature: {sig}")
-        for p in result["problems"]:
-            stderr_console.print(f"[red]problem:[/] {p}")
-        stderr_console.print(
-            f"{result['drive_id']}: {result['files_ok']}/{result['files_checked']} files ok -> "
-            + ("[green]VERIFIED[/]" if result["ok"] else "[red]FAILED[/]")
-        )
-    raise SystemExit(int(ExitCode.OK if result["ok"] else ExitCode.FAILED))

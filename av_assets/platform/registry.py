@@ -1,9 +1,9 @@
 """The one registry for extensions (CONTRACTS.md): each domain declares, next to its own code, what it
-adds to the platform — Dagster definitions, catalog views, CLI commands, the assets `av process` runs,
+adds to the platform — Dagster definitions, CLI commands, the assets `av process` runs,
 and `make demo` steps. Nothing else needs editing when a workflow is added.
 
-A domain is a subpackage of `av_assets` whose `__init__.py` defines `EXTENSION = Extension(...)`;
-packages outside `av_assets` (the fleet generator) are listed in `EXTERNAL_EXTENSIONS`.
+A domain is a subpackage of `av_assets` whose `__init__.py` defines `EXTENSION = Extension(...)`.
+The fleet generator is not one: it is a development tool the CLI mounts where it is installed.
 """
 
 from __future__ import annotations
@@ -17,23 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import dagster as dg
-
-EXTERNAL_EXTENSIONS: tuple[str, ...] = ("av_fleet",)
-
-
-@dataclass(frozen=True)
-class View:
-    """A catalog view over the lake's Parquet: `av query` and every DuckDB reader see it.
-
-    `path` is a glob relative to the lake root; `columns` are the contract columns (DuckDB types),
-    used to give an empty but well-typed view before anything is written.
-    """
-
-    name: str
-    path: str
-    columns: dict[str, str]
-    description: str = ""
-    hive_partitioning: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,7 +33,6 @@ class Extension:
     name: str
     # -> dg.Definitions; a function so that importing the registry stays light.
     definitions: Callable[[], dg.Definitions] | None = None
-    views: Sequence[View] = ()
     # name -> "module:attribute" of a typer.Typer (a group) or a plain function (one command).
     cli: dict[str, str] = field(default_factory=dict)
     # Asset key prefixes ("silver/signals") that `av process` materialises for each new drive.
@@ -64,7 +46,7 @@ def extensions() -> tuple[Extension, ...]:
 
     found: list[Extension] = []
     names = [f"av_assets.{m.name}" for m in pkgutil.iter_modules(av_assets.__path__) if m.ispkg]
-    for module_name in sorted(names) + list(EXTERNAL_EXTENSIONS):
+    for module_name in sorted(names):
         module = importlib.import_module(module_name)
         ext = getattr(module, "EXTENSION", None)
         if ext is not None:
@@ -75,15 +57,6 @@ def extensions() -> tuple[Extension, ...]:
             raise ValueError(f"two extensions are named {ext.name!r}")
         seen.add(ext.name)
     return tuple(found)
-
-
-def all_views() -> list[View]:
-    views = [v for ext in extensions() for v in ext.views]
-    names = [v.name for v in views]
-    dupes = {n for n in names if names.count(n) > 1}
-    if dupes:
-        raise ValueError(f"catalog views registered twice: {sorted(dupes)}")
-    return views
 
 
 def all_process_assets() -> list[str]:

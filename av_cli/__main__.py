@@ -1,0 +1,5 @@
+"""`python -m av_cli`: the same as the `av` command."""
+
+from av_cli import main
+
+main()
