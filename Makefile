@@ -39,10 +39,11 @@ lint: install  ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-validate: install  ## the definitions load as the code server loads them
-	home=$$(mktemp -d) && cp dagster.yaml $$home/ && DAGSTER_HOME=$$home $(BIN)/dagster definitions validate -w workspace.yaml; rc=$$?; rm -rf $$home; exit $$rc
+validate: install  ## the definitions load as the code server loads them (dagster definitions validate, dg check defs)
+	home=$$(mktemp -d) && cp dagster.yaml $$home/ && DAGSTER_HOME=$$home $(BIN)/dagster definitions validate -w workspace.yaml \
+	  && DAGSTER_HOME=$$home $(BIN)/dg check defs; rc=$$?; rm -rf $$home; exit $$rc
 
-test: install lint validate  ## ruff, definitions validate, the whole pytest suite (what CI runs)
+test: install lint validate  ## ruff, definitions validate + dg check defs, the whole pytest suite (what CI runs)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: install  ## unit tests only (no servers, no end-to-end)

@@ -72,12 +72,12 @@ def demo(
     table.add_column("what")
     table.add_column("value", justify="right")
     try:
-        from av_fleet.demo import demo_fleet
+        import av_fleet  # noqa: F401
     except ModuleNotFoundError:
         fail("`av demo` needs the fleet generator (av_fleet), which this installation does not include")
-    for step in [DemoStep(name="fleet", order=10, run=demo_fleet), *all_demo_steps()]:
+    for step in [DemoStep(name="fleet", order=10, run="av_fleet.demo:demo_fleet"), *all_demo_steps()]:
         stderr_console.rule(f"[bold]{step.name}")
-        for what, value in step.run(ctx):
+        for what, value in load_object(step.run)(ctx):
             table.add_row(step.name, what, value)
     home = os.environ.get("DAGSTER_HOME", ".av_home")
     stderr_console.print(table)

@@ -47,3 +47,20 @@ def fail(message: str, code: ExitCode = ExitCode.USAGE) -> None:
     if "--json" in sys.argv[1:]:
         emit_json({"error": message, "exit_code": int(code)})
     raise SystemExit(int(code))
+
+
+def print_results(results: list[dict], as_json: bool, describe, column: str, score: str) -> None:
+    """The output of every `av search` command: CONTRACTS' {"results": [...]}, or a header and one
+    line per clip (score, clip id, `describe(row)` under `column`); what the score is goes to stderr."""
+    import typer
+
+    if as_json:
+        emit_json({"results": results})
+        return
+    if results:
+        width = max(len(r["clip_id"]) for r in results)
+        typer.echo(f"{'score':>7}  {'clip_id':<{width}}  {column}")
+        for r in results:
+            typer.echo(f"{r['score']:7.3f}  {r['clip_id']:<{width}}  {describe(r)}")
+    n = len(results)
+    stderr_console.print(f"[dim]{n} clip{'' if n == 1 else 's'} (score: {score}, higher is better)[/]")

@@ -71,9 +71,7 @@ class Table:
     @property
     def root(self) -> str:
         """The prefix every partition of the table lives under."""
-        return (
-            self.path.split("/{", 1)[0].rsplit("/", 1)[0] if "{" in self.path else self.path.rsplit("/", 1)[0]
-        )
+        return self.path.split("{", 1)[0].rsplit("/", 1)[0]
 
 
 _TABLES: list[Table] = []
@@ -576,7 +574,7 @@ def dbt_sources_yaml() -> str:
     for t in DBT_SOURCES:
         by_layer.setdefault(t.key_path[0], []).append(
             {
-                "name": t.name,
+                "name": t.key_path[-1],
                 "meta": {
                     "dagster": {"asset_key": t.key_path},
                     "av": {"glob": t.glob, "columns": {c: ty.lower() for c, ty in t.columns.items()}},

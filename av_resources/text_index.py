@@ -492,21 +492,10 @@ class TextIndexResource(dg.ConfigurableResource):
     opensearch_index: str = "av-clip-text-v3"
     opensearch_username: str | None = None
     opensearch_password: str | None = None
-    embedder: str = Field(
-        default="av_assets.catalog.text_embed:minilm",
-        description="module:function returning the sentence embedder (loaded lazily); empty = full text only",
-    )
 
-    def get_embedder(self) -> TextEmbedder | None:
-        if not self.embedder:
-            return None
-        from av_assets.platform.registry import load_object
-
-        return load_object(self.embedder)()
-
-    def open(self, lake, embed: bool = True) -> ClipTextIndex:
-        """The index; `embed=False`: without the embedder (full text only; no model is loaded)."""
-        embedder = self.get_embedder() if embed else None
+    def open(self, lake, embedder: TextEmbedder | None = None) -> ClipTextIndex:
+        """The index; with `embedder` (the `text_embedder` resource's `get()`), rows get their text
+        embedding and search ranks by meaning too; without, full text only (no model is loaded)."""
         if self.backend == "opensearch":
             if not self.opensearch_url:
                 raise ValueError("text index backend 'opensearch' needs opensearch_url ($AV_OPENSEARCH_URL)")

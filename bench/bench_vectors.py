@@ -1,5 +1,5 @@
 """Vector search: the embedding store's IVF index (cosine, LanceDB; IVF_FLAT at this size, IVF_SQ
-with a re-rank above `store.FLAT_MAX_BYTES`; probe count calibrated at build) searched through
+with a re-rank above `vector_store.FLAT_MAX_BYTES`; probe count calibrated at build) searched through
 `VectorSearcher`, over N x 384 float32 vectors, vs exact numpy top-k in the same run.
 
 Data: a seeded mixture of 1,000 Gaussian clusters (centres ~ N(0, I), points = centre + SIGMA * N(0, I),
@@ -84,7 +84,7 @@ def exact_single(x: np.ndarray, q: np.ndarray, k: int = K) -> np.ndarray:
 def _state() -> dict:
     import pyarrow as pa
 
-    from av_assets.embeddings.store import EmbeddingStore
+    from av_resources.vector_store import EmbeddingStore
 
     t0 = time.perf_counter()
     centres = np.random.default_rng(0).standard_normal((CLUSTERS, DIM), dtype=np.float32)
@@ -178,7 +178,7 @@ def _recall() -> float:
 
 
 def _tag() -> str:
-    from av_assets.embeddings.store import index_kind
+    from av_resources.vector_store import index_kind
 
     return f"{N:,} x {DIM} ({CLUSTERS} clusters), store {index_kind(N, DIM).upper().replace('IVF', 'IVF_')}, calibrated nprobes"
 

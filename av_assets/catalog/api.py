@@ -54,11 +54,11 @@ def create_app(lake=None, warm: bool = False):
     from pydantic import BaseModel, ConfigDict, Field
 
     from av_assets.catalog.search_cli import DEFAULT_MODE, open_text_index, search_text
-    from av_assets.embeddings.store import clip_results
-    from av_resources.env import build_resources, current_env, local_lake
+    from av_resources.env import current_resources, local_lake
+    from av_resources.vector_store import clip_results
 
     lake = lake or local_lake()
-    resources = build_resources(current_env())
+    resources = current_resources()
     text_index = resources["text_index"]
     cache: dict = {}
 
@@ -99,9 +99,8 @@ def create_app(lake=None, warm: bool = False):
     @asynccontextmanager
     async def lifespan(_app):
         if warm:
-            from av_assets.catalog.text_embed import minilm
-
-            threading.Thread(target=lambda: minilm().embed(["warm up"]), daemon=True).start()
+            embedder = resources["text_embedder"].get()
+            threading.Thread(target=lambda: embedder.embed(["warm up"]), daemon=True).start()
         yield
 
     app = FastAPI(
@@ -121,9 +120,7 @@ def create_app(lake=None, warm: bool = False):
     _mount_docs(app)
 
     def _embeddings():
-        from av_assets.embeddings.store import EmbeddingStore
-
-        return EmbeddingStore.for_lake(lake)
+        return resources["vector_store"].clips(lake)
 
     def _searcher():
         # one open table for the server's lifetime (async, on the server's event loop); new rows and

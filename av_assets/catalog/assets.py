@@ -10,6 +10,7 @@ from av_assets.platform.partitions import DRIVES
 from av_contracts import tables
 from av_resources.clip_store import ClipStoreResource
 from av_resources.lake import LakeStorage
+from av_resources.text_embedder import TextEmbedderResource
 from av_resources.text_index import TextIndexResource
 
 
@@ -38,9 +39,7 @@ def clip_index(
     clip_store: ClipStoreResource,
     text_index: TextIndexResource,
 ) -> dg.MaterializeResult:
-    import polars as pl
-
-    from av_assets.catalog.clip_index import CLIP_INDEX_SCHEMA, clip_index_rows
+    from av_assets.catalog.clip_index import clip_index_frame, clip_index_rows
 
     drive_id = context.partition_key
     manifest = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id))
@@ -50,11 +49,7 @@ def clip_index(
     fidx_rel = f"{tables.FRAMES.folder(drive_id=drive_id)}/index.parquet"
     fidx = lake.read_parquet(fidx_rel) if lake.exists(fidx_rel) else None
     rows = clip_index_rows(clips.to_dicts(), sig, manifest, clock, fidx)
-    schema = {
-        k: (pl.List(pl.String) if v == "List[String]" else getattr(pl, v))
-        for k, v in CLIP_INDEX_SCHEMA.items()
-    }
-    frame = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    frame = clip_index_frame(rows)
     rel = tables.CLIP_INDEX.rel(drive_id=drive_id)
     uri = lake.write_parquet(rel, frame)
 
@@ -65,9 +60,7 @@ def clip_index(
     # A first text row per new clip (catalog words, full text only: no model here) so `av search text`
     # finds a clip as soon as it is catalogued; `catalog/clip_text` (after events and road context)
     # owns the row after, with its vector.
-    indexed = text_index.open(lake, embed=False).upsert(
-        [{**r, "text": r["description"]} for r in rows], insert_only=True
-    )
+    indexed = text_index.open(lake).upsert([{**r, "text": r["description"]} for r in rows], insert_only=True)
     t2 = time.perf_counter()
     md: dict[str, Any] = {
         "av/clips": frame.height,
@@ -122,10 +115,9 @@ def clip_text(
     lake: LakeStorage,
     text_index: TextIndexResource,
     clip_store: ClipStoreResource,
+    text_embedder: TextEmbedderResource,
 ) -> dg.MaterializeResult:
-    import polars as pl
-
-    from av_assets.catalog.text_embed import text_index_rows
+    from av_assets.catalog.text_embed import clip_store_updates, clip_text_frame, text_index_rows
 
     drive_id = context.partition_key
 
@@ -139,53 +131,15 @@ def clip_text(
         road=opt(tables.ROAD_CONTEXT.rel(drive_id=drive_id)),
     )
     t0 = time.perf_counter()
-    index = text_index.open(lake)
+    index = text_index.open(lake, embedder=text_embedder.get())
     embedder = getattr(index, "embedder", None)
     upserted = index.upsert(rows)
     t1 = time.perf_counter()
     ann = index.ensure_vector_index() if hasattr(index, "ensure_vector_index") else "backend-managed"
     # the catalog item was written before enrichment: give it what search results say of the clip
-    kv_updated = clip_store.open(lake).update(
-        [
-            {
-                "clip_id": r["clip_id"],
-                "day_night": r["day_night"],
-                "weather": r["weather"],
-                "weather_source": r["weather_source"],
-                "road_class": r["road_class"],
-                "event_types": [e for e in r["event_types"].split(",") if e],
-            }
-            for r in rows
-        ]
-    )
-    keep = [
-        "clip_id",
-        "drive_id",
-        "t_start_ns",
-        "t_end_ns",
-        "day_night",
-        "weather",
-        "road_class",
-        "event_types",
-        "text",
-    ]
-    frame = pl.DataFrame(
-        [{k: r.get(k) for k in keep} for r in rows],
-        schema={
-            "clip_id": pl.String,
-            "drive_id": pl.String,
-            "t_start_ns": pl.Int64,
-            "t_end_ns": pl.Int64,
-            "day_night": pl.String,
-            "weather": pl.String,
-            "road_class": pl.String,
-            "event_types": pl.String,
-            "text": pl.String,
-        },
-    ).with_columns(
-        embedder=pl.lit(embedder.name if embedder else None, pl.String),
-        embedder_version=pl.lit(embedder.version if embedder else None, pl.String),
-    )
+    updates = clip_store_updates(rows)
+    kv_updated = clip_store.open(lake).update(updates)
+    frame = clip_text_frame(rows, embedder)
     rel = tables.CLIP_TEXT.rel(drive_id=drive_id)
     uri = lake.write_parquet(rel, frame)
     md: dict[str, Any] = {
@@ -198,9 +152,7 @@ def clip_text(
         "av/upsert_s": round(t1 - t0, 3),
         "av/vector_index": ann,
         "av/kv_updated": kv_updated,
-        "av/event_types": dg.MetadataValue.json(
-            sorted({e for r in rows for e in r["event_types"].split(",") if e})
-        ),
+        "av/event_types": dg.MetadataValue.json(sorted({e for u in updates for e in u["event_types"]})),
     }
     if rows:
         md["av/example_text"] = rows[0]["text"]

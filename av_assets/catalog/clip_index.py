@@ -175,3 +175,14 @@ def describe(row: dict[str, Any]) -> str:
     if row.get("quality_flags"):
         parts.append("flags " + " ".join(row["quality_flags"]))
     return "; ".join(parts)
+
+
+def clip_index_frame(rows: list[dict[str, Any]]):
+    """The `catalog/clip_index` table (polars.DataFrame, `CLIP_INDEX_SCHEMA`) of `clip_index_rows`."""
+    import polars as pl
+
+    schema = {
+        k: (pl.List(pl.String) if v == "List[String]" else getattr(pl, v))
+        for k, v in CLIP_INDEX_SCHEMA.items()
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)

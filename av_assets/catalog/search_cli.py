@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from av_cli.output import ExitCode, emit_json, fail, stderr_console
+from av_cli.output import ExitCode, fail, print_results
 from av_contracts.search_filters import MAX_RESULTS, where_error
 
 search_app = typer.Typer(
@@ -25,11 +25,12 @@ DEFAULT_MODE = "hybrid"
 
 
 def open_text_index(lake=None):
-    """The text index of this environment (AV_ENV): LanceDB under the lake, or OpenSearch in prod."""
-    from av_resources.env import build_resources, current_env, local_lake
+    """The text index of this environment (AV_ENV): LanceDB under the lake, or OpenSearch in prod,
+    with the environment's sentence embedder (loaded on the first query)."""
+    from av_resources.env import current_resources, local_lake
 
-    resources = build_resources(current_env())
-    return resources["text_index"].open(lake or local_lake())
+    resources = current_resources()
+    return resources["text_index"].open(lake or local_lake(), embedder=resources["text_embedder"].get())
 
 
 def text(
@@ -93,21 +94,6 @@ def search_text(
         raise ValueError("empty query")
     index = index or open_text_index()
     return index.search(query, limit=k, where=where or None, mode=mode)
-
-
-def print_results(results: list[dict], as_json: bool, describe, column: str, score: str) -> None:
-    """The output of every `av search` command: CONTRACTS' {"results": [...]}, or a header and one
-    line per clip (score, clip id, `describe(row)` under `column`); what the score is goes to stderr."""
-    if as_json:
-        emit_json({"results": results})
-        return
-    if results:
-        width = max(len(r["clip_id"]) for r in results)
-        typer.echo(f"{'score':>7}  {'clip_id':<{width}}  {column}")
-        for r in results:
-            typer.echo(f"{r['score']:7.3f}  {r['clip_id']:<{width}}  {describe(r)}")
-    n = len(results)
-    stderr_console.print(f"[dim]{n} clip{'' if n == 1 else 's'} (score: {score}, higher is better)[/]")
 
 
 # name -> "module:function": the commands of `av search`. Add yours here (one line, your module).

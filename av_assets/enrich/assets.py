@@ -1,72 +1,52 @@
 """Enrichment (workflow 5): map matching to OSM, speed limits, junctions, construction zones, sun and
-weather per GNSS sample (`silver/road_context`), the construction-zone policy as an observable asset,
+weather per GNSS sample (`silver/road_context`), the construction-zone policy as a versioned policy asset,
 and the cross-drive hourly weather table refreshed daily."""
 
 import time
-import warnings
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from av_assets.enrich.zones import DEFAULT_POLICY as _DEFAULT_ZONES
 from av_assets.platform.lineage import combine_hashes, lineage_result
 from av_assets.platform.partitions import DRIVES
+from av_assets.platform.policies import versioned_policy_asset
 from av_contracts import tables
+from av_resources.catalog import CatalogResource
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
+from av_resources.weather import WeatherResource
 
 OWNERS = ["team:perception-data"]
 ENRICH_CODE_VERSION = "1"
 ZONES = dg.AssetKey(["ops", "construction_zones"])
 
 
-class WeatherResource(dg.ConfigurableResource):
-    """Which weather provider enrichment uses: `offline` (drive report, else climatology) or
-    `open-meteo` (historical archive API; production)."""
+def _parse_zones(doc: Any) -> Any:
+    from av_assets.enrich.zones import validate_policy
 
-    provider: str = Field(default="offline", description="offline | open-meteo")
-
-    def get(self):
-        from av_assets.enrich.weather import provider_by_name
-
-        return provider_by_name(self.provider)
+    validate_policy(doc)
+    return doc
 
 
-def construction_zones(context, lake: LakeStorage):
-    from av_assets.enrich.zones import load_policy
-
-    doc, sha, where = load_policy(lake)
-    yield dg.ObserveResult(
-        asset_key=ZONES,
-        data_version=dg.DataVersion(sha),
-        metadata={
-            "av/content_sha256": sha,
-            "av/zones": len(doc.get("features", [])),
-            "av/source": where,
-            "av/drive_ids": dg.MetadataValue.json([]),
-        },
-    )
-
-
-with warnings.catch_warnings():  # the multi-observable decorator is beta in 1.13; accepted knowingly
-    warnings.simplefilter("ignore", dg.BetaWarning)
-    construction_zones = dg.multi_observable_source_asset(
-        specs=[
-            dg.AssetSpec(
-                key=ZONES,
-                group_name="enrich",
-                description=(
-                    "Construction-zone policy (GeoJSON polygons with validity times): the lake's "
-                    "ops/policies/construction_zones.geojson, else the repository default; data version = "
-                    "sha256 of its canonical JSON, so a new policy re-triggers road context."
-                ),
-                kinds={"geojson"},
-                owners=["team:operations"],
-                code_version="1",
-            )
-        ],
-        name="construction_zones_policy",
-    )(construction_zones)
+construction_zones = versioned_policy_asset(
+    key=["ops", "construction_zones"],
+    name="construction_zones",
+    ext="geojson",
+    default=_DEFAULT_ZONES,
+    parse=_parse_zones,
+    summary=lambda doc: {"av/zones": len(doc.get("features", []))},
+    group_name="enrich",
+    kinds={"geojson"},
+    owners=["team:operations"],
+    code_version="1",
+    description=(
+        "Construction-zone policy (GeoJSON polygons with validity times): the lake's "
+        "ops/policies/construction_zones.geojson, else the repository default; data version = "
+        "sha256 of its canonical JSON, so a new policy re-triggers road context."
+    ),
+)
 
 
 class RoadContextConfig(dg.Config):
@@ -218,13 +198,13 @@ def road_context_match_quality_above_floor(
     ),
 )
 def weather_hourly(
-    context: dg.AssetExecutionContext, lake: LakeStorage, weather: WeatherResource
+    context: dg.AssetExecutionContext, lake: LakeStorage, weather: WeatherResource, catalog: CatalogResource
 ) -> dg.MaterializeResult:
     import polars as pl
 
     from av_assets.enrich.weather import weather_for_drive
 
-    drives = _clip_index_drives(lake)
+    drives = _clip_index_drives(catalog)
     provider = weather.get()
     rows = []
     for d in drives.iter_rows(named=True):
@@ -282,18 +262,15 @@ def weather_hourly(
     )
 
 
-def _clip_index_drives(lake: LakeStorage):
+def _clip_index_drives(catalog: CatalogResource):
     """Per drive: GPS centroid and time span from the clip index (one DuckDB pass over the view)."""
     import polars as pl
 
-    from av_resources.catalog import CatalogResource
-
-    con = CatalogResource(lake=lake).connect()
-    df = con.execute(
+    df = catalog.query(
         "SELECT drive_id, avg(lat_centroid) AS lat, avg(lon_centroid) AS lon, "
         "min(t_start_ns) AS t_start_ns, max(t_end_ns) AS t_end_ns FROM clip_index "
         "WHERE lat_centroid IS NOT NULL GROUP BY drive_id ORDER BY drive_id"
-    ).pl()
+    )
     return (
         df
         if df.height

@@ -11,8 +11,8 @@ import numpy as np
 from av_assets.enrich.matching import MatchResult, match
 from av_assets.enrich.roads import RoadGraph
 from av_assets.enrich.sun import day_night, sun_elevation_deg
-from av_assets.enrich.weather import HOUR_NS, WeatherObs
 from av_assets.enrich.zones import in_zone
+from av_resources.weather import HOUR_NS, WeatherObs
 
 # The contract other domains read (scenes reads speed limits): exactly these columns, in this order.
 ROAD_CONTEXT_SCHEMA: dict[str, str] = {

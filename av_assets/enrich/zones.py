@@ -2,7 +2,7 @@
 
 The effective policy is the lake's `ops/policies/construction_zones.geojson` when the operations team
 has published one, else the repository default beside this module. Its version is the sha256 of its
-canonical JSON: the `ops/construction_zones` observable asset reports it as its data version, and every
+canonical JSON: the `ops/construction_zones` policy asset (`av_assets.platform.policies`) records it as its data version, and every
 `silver/road_context` row set records which version it used.
 
 Feature properties: `zone_id` (str), `valid_from` / `valid_to` (ISO 8601 UTC; null = open-ended),

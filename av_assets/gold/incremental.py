@@ -25,24 +25,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PER_DRIVE_MODELS = ("clip_metadata_enriched", "event_windows", "slices")
-WHOLE_MODELS = ("odd_coverage",)
-INPUT_PREFIXES = (
-    "catalog/clip_index",
-    "silver/road_context",
-    "silver/event_detections",
-    "silver/object_tracks",
-)
-WEATHER_GLOB = "silver/weather_hourly/*.parquet"
+from av_contracts import tables
+
+# The gold tables (av_contracts.tables) by layout, and the per-drive tables dbt reads: a drive's gold
+# partitions are rebuilt when its rows of any of these change.
+_GOLD = [t for t in tables.all_tables() if t.key_path[0] == "gold"]
+PER_DRIVE_MODELS = tuple(t.key_path[-1] for t in _GOLD if t.partitioning == "drive")
+WHOLE_MODELS = tuple(t.key_path[-1] for t in _GOLD if t.partitioning == "none")
+INPUT_PREFIXES = tuple(t.root for t in tables.DBT_SOURCES if t.partitioning == "drive")
 _DRIVE_PART = re.compile(r"(?:^|/)drive_id=([^/]+)/")
 
 
 def partition_rel(model: str, drive_id: str) -> str:
-    return f"gold/{model}/drive_id={drive_id}/part-0.parquet"
+    return tables.table(model).rel(drive_id=drive_id)
 
 
 def whole_rel(model: str) -> str:
-    return f"gold/{model}.parquet"
+    return tables.table(model).rel()
 
 
 def state_rel(drive_id: str) -> str:
@@ -106,7 +105,7 @@ def _weather_rows_by_drive(lake) -> dict[str, str]:
     import polars as pl
 
     out: dict[str, str] = {}
-    rels = lake.list("silver/weather_hourly", "*.parquet")
+    rels = [tables.WEATHER_HOURLY.rel()] if lake.exists(tables.WEATHER_HOURLY.rel()) else []
     frames = [lake.read_parquet(r) for r in rels]
     frames = [f for f in frames if "drive_id" in f.columns and f.height]
     if not frames:

@@ -1,6 +1,5 @@
 """Ingestion & integrity (workflows 1-2): landing zone -> bronze copy + manifest, quarantine, checks."""
 
-from av_assets.platform.demo import DemoContext
 from av_assets.platform.registry import DemoStep, Extension
 
 
@@ -8,12 +7,6 @@ def _definitions():
     from av_assets.ingest.definitions import ingest_definitions
 
     return ingest_definitions()
-
-
-def _demo(ctx: DemoContext) -> list[tuple[str, str]]:
-    from av_assets.ingest.cli import demo_step
-
-    return demo_step(ctx)
 
 
 EXTENSION = Extension(
@@ -25,5 +18,5 @@ EXTENSION = Extension(
         "quarantine": "av_assets.ingest.cli:quarantine_app",
     },
     process_assets=["bronze/drive_files", "bronze/drive_manifest"],
-    demo_steps=[DemoStep(name="ingest", order=20, run=_demo)],
+    demo_steps=[DemoStep(name="ingest", order=20, run="av_assets.ingest.cli:demo_step")],
 )

@@ -6,7 +6,9 @@ import dagster as dg
 from av_assets.ingest.core import (
     LakeSource,
     ingest_drive,
+    integrity_outcome,
     manifest_frames,
+    result_from_manifest,
 )
 from av_assets.ingest.notify import event_for
 from av_assets.platform.lineage import lineage_result, sha256_json
@@ -101,42 +103,23 @@ def drive_manifest(
     # the tables are rewritten from the manifest (same bytes when nothing changed: idempotent)
     for name, frame in manifest_frames(manifest).items():
         lake.write_parquet(tables.table(name).rel(drive_id=drive_id), frame)
-    q = manifest.get("quarantine") or {}
-    passed = manifest["status"] == "ingested"
+    outcome = integrity_outcome(manifest)
     check = dg.AssetCheckResult(
         check_name=INTEGRITY_CHECK,
-        passed=passed,
+        passed=outcome["passed"],
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
-            "status": manifest["status"],
-            "reason": q.get("reason") or "",
-            "detail": q.get("detail") or "",
-            "failed_checks": dg.MetadataValue.json(
-                [c["check"] for c in manifest["checks"] if not c["passed"]]
-            ),
-            "warnings": dg.MetadataValue.json(sorted({w["flag"] for w in manifest["warnings"]})),
+            "status": outcome["status"],
+            "reason": outcome["reason"],
+            "detail": outcome["detail"],
+            "failed_checks": dg.MetadataValue.json(outcome["failed_checks"]),
+            "warnings": dg.MetadataValue.json(outcome["warnings"]),
             "quarantine_uri": lake.uri(tables.QUARANTINE.sidecar("reason.json", drive_id=drive_id))
-            if not passed
+            if not outcome["passed"]
             else "",
         },
     )
-    from av_assets.ingest.core import IngestResult
-
-    notifier.notify(
-        event_for(
-            IngestResult(
-                drive_id,
-                manifest["status"],
-                q.get("reason"),
-                q.get("detail"),
-                files=len(manifest["files"]),
-                bytes=sum(f["size"] for f in manifest["files"]),
-                message_count=manifest["message_count"],
-                topics=len(manifest["topics"]),
-                warnings=len(manifest["warnings"]),
-            )
-        )
-    )
+    notifier.notify(event_for(result_from_manifest(drive_id, manifest)))
     return lineage_result(
         drive_ids=[drive_id],
         content_sha256=sha256_json(manifest),

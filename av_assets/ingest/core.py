@@ -823,3 +823,34 @@ def copy_tree_to_landing(src: Path, lake: LakeStorage, prefix: str) -> None:
         if p.is_file():
             lake.put_file(p, f"{prefix}/{p.relative_to(src).as_posix()}")
     lake.write_bytes(f"{prefix}/{COMPLETE_MARKER}", b"")
+
+
+# ---- a stored manifest, summarised (bronze/drive_manifest) ----------------------------------------
+def result_from_manifest(drive_id: str, manifest: dict[str, Any]) -> IngestResult:
+    """The `IngestResult` a stored manifest describes (counts only: no manifest, timings or source)."""
+    q = manifest.get("quarantine") or {}
+    return IngestResult(
+        drive_id,
+        manifest["status"],
+        q.get("reason"),
+        q.get("detail"),
+        files=len(manifest["files"]),
+        bytes=sum(f["size"] for f in manifest["files"]),
+        message_count=manifest["message_count"],
+        topics=len(manifest["topics"]),
+        warnings=len(manifest["warnings"]),
+    )
+
+
+def integrity_outcome(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Whether the drive passed ingestion integrity, and why not: status, quarantine reason and
+    detail, the failed checks, the sorted warning flags."""
+    q = manifest.get("quarantine") or {}
+    return {
+        "passed": manifest["status"] == "ingested",
+        "status": manifest["status"],
+        "reason": q.get("reason") or "",
+        "detail": q.get("detail") or "",
+        "failed_checks": [c["check"] for c in manifest["checks"] if not c["passed"]],
+        "warnings": sorted({w["flag"] for w in manifest["warnings"]}),
+    }

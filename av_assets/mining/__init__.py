@@ -41,15 +41,9 @@ def _definitions():
     )
 
 
-def _demo(ctx) -> list[tuple[str, str]]:
-    from av_assets.mining.demo import mining_step
-
-    return mining_step(ctx)
-
-
 EXTENSION = Extension(
     name="mining",
     definitions=_definitions,
     cli={"mine": "av_assets.mining.cli:mine"},
-    demo_steps=[DemoStep(name="top mined scenarios", order=70, run=_demo)],
+    demo_steps=[DemoStep(name="top mined scenarios", order=70, run="av_assets.mining.demo:mining_step")],
 )

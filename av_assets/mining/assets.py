@@ -1,20 +1,22 @@
-"""Scenario mining assets: the named-queries policy (observed, data version = its sha256), the
+"""Scenario mining assets: the named-queries policy (versioned, data version = its sha256), the
 `mining_queries` dynamic partitions, `ml/mined_scenarios` (one partition per named query, every
 materialisation an immutable content-addressed Parquet), and the daily sensor that adds partitions
 and requests runs. Logic lives in dsl/atoms/inputs/select/mine/named; docs/mining.md."""
 
 import json
 import time
-import warnings
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from av_assets.mining.named import DEFAULT_POLICY as _DEFAULT_QUERIES
 from av_assets.platform.lineage import lineage_result
+from av_assets.platform.policies import versioned_policy_asset
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
+from av_resources.vector_store import VectorStoreResource
 
 OWNERS = ["team:perception-data"]
 MINING_QUERIES = dg.DynamicPartitionsDefinition(name="mining_queries")
@@ -34,42 +36,39 @@ def mined_rel(name: str, content_sha: str) -> str:
     return f"ml/mined_scenarios/query={name}/{content_sha}.parquet"
 
 
-def mining_queries(context, lake: LakeStorage):
-    from av_assets.mining.named import load_queries, parse_queries
+def _parse_queries(doc: Any) -> Any:
+    from av_assets.mining.named import parse_queries
 
-    doc, sha, source = load_queries(lake)
+    parse_queries(doc)
+    return doc
+
+
+def _queries_summary(doc: Any) -> dict[str, Any]:
+    from av_assets.mining.named import parse_queries
+
     version, queries = parse_queries(doc)
-    yield dg.ObserveResult(
-        asset_key=QUERIES_KEY,
-        data_version=dg.DataVersion(sha),
-        metadata={
-            "av/content_sha256": sha,
-            "av/queries_version": version,
-            "av/queries": dg.MetadataValue.json({q.name: q.canonical for q in queries}),
-            "av/source": source,
-            "av/drive_ids": dg.MetadataValue.json([]),
-        },
-    )
+    return {
+        "av/queries_version": version,
+        "av/queries": dg.MetadataValue.json({q.name: q.canonical for q in queries}),
+    }
 
 
-with warnings.catch_warnings():  # the multi-observable decorator is beta in 1.13; accepted knowingly
-    warnings.simplefilter("ignore", dg.BetaWarning)
-    mining_queries = dg.multi_observable_source_asset(
-        specs=[
-            dg.AssetSpec(
-                key=QUERIES_KEY,
-                group_name="mining",
-                description=(
-                    "Named scenario queries (versioned YAML): the lake's ops/policies/mining_queries.yaml, "
-                    "else the repository default; data version = sha256 of the document."
-                ),
-                kinds={"yaml"},
-                owners=OWNERS,
-                code_version="1",
-            )
-        ],
-        name="mining_queries_policy",
-    )(mining_queries)
+mining_queries = versioned_policy_asset(
+    key=["ops", "mining_queries"],
+    name="mining_queries",
+    ext="yaml",
+    default=_DEFAULT_QUERIES,
+    parse=_parse_queries,
+    summary=_queries_summary,
+    group_name="mining",
+    kinds={"yaml"},
+    owners=OWNERS,
+    code_version="1",
+    description=(
+        "Named scenario queries (versioned YAML): the lake's ops/policies/mining_queries.yaml, "
+        "else the repository default; data version = sha256 of the document."
+    ),
+)
 
 
 class MinedScenariosConfig(dg.Config):
@@ -180,11 +179,10 @@ def mined_scenarios(
     config: MinedScenariosConfig,
     lake: LakeStorage,
     ground_truth: GroundTruthResource,
+    vector_store: VectorStoreResource,
 ) -> dg.MaterializeResult:
-    import polars as pl
-
     from av_assets.mining.inputs import drives_in_lake
-    from av_assets.mining.mine import mine
+    from av_assets.mining.mine import mine, mined_frame
     from av_assets.mining.named import load_queries, parse_queries
     from av_assets.platform.lineage import sha256_bytes
     from av_resources.lake import parquet_bytes
@@ -198,6 +196,37 @@ def mined_scenarios(
     q = named[name]
     drive_ids = drives_in_lake(lake)
     # the golden evaluation first: av2 forks worker processes, safer before LanceDB's runtime starts
+    metrics, golden_s = _golden_eval(context, lake, drive_ids, ground_truth, config)
+    t0 = time.perf_counter()
+    result = mine(
+        lake,
+        q.query,
+        budget=q.budget,
+        budget_cost_s=q.budget_cost_s,
+        drive_ids=drive_ids,
+        embeddings=vector_store.clips(lake),
+    )
+    wall = time.perf_counter() - t0
+    frame = mined_frame(name, result.document)
+    data = parquet_bytes(frame)
+    sha = sha256_bytes(data)
+    rel = mined_rel(name, sha)
+    # immutable: same bytes, same name
+    uri = lake.uri(rel) if lake.exists(rel) else lake.write_bytes(rel, data)
+    md = _mined_metadata(q, rel, frame, result.document, wall, queries=(version, queries_sha))
+    md.update(_golden_metadata(metrics, golden_s))
+    return lineage_result(
+        drive_ids=result.drive_ids,
+        content_sha256=sha,
+        uri=uri,
+        row_count=frame.height,
+        schema=frame.schema,
+        metadata=md,
+    )
+
+
+def _golden_eval(context, lake: LakeStorage, drive_ids, ground_truth, config) -> tuple[dict | None, float]:
+    """(golden metrics or None, seconds); a failing evaluator must not block the mined clips."""
     t1 = time.perf_counter()
     try:
         metrics = (
@@ -208,85 +237,40 @@ def mined_scenarios(
     except Exception as exc:  # noqa: BLE001 - a failing evaluator must not block the mined clips
         context.log.warning(f"golden evaluation failed: {exc!r}")
         metrics = {"error": f"golden evaluation failed: {exc!r}"}
-    golden_s = time.perf_counter() - t1
-    t0 = time.perf_counter()
-    result = mine(lake, q.query, budget=q.budget, budget_cost_s=q.budget_cost_s, drive_ids=drive_ids)
-    wall = time.perf_counter() - t0
-    rows = result.document["candidates"]
-    frame = pl.DataFrame(
-        [
-            {
-                "query_name": name,
-                "program_id": result.document["program_id"],
-                "rank": i + 1,
-                **{
-                    k: r[k]
-                    for k in ("clip_id", "drive_id", "t_start_ns", "t_end_ns", "score", "novelty", "rarity")
-                },
-                **{
-                    k: r[k]
-                    for k in ("uncertainty", "matched_s", "match_start_ns", "match_end_ns", "track_ids")
-                },
-            }
-            for i, r in enumerate(rows)
-        ],
-        schema={
-            "query_name": pl.String,
-            "program_id": pl.String,
-            "rank": pl.Int32,
-            "clip_id": pl.String,
-            "drive_id": pl.String,
-            "t_start_ns": pl.Int64,
-            "t_end_ns": pl.Int64,
-            "score": pl.Float64,
-            "novelty": pl.Float64,
-            "rarity": pl.Float64,
-            "uncertainty": pl.Float64,
-            "matched_s": pl.Float64,
-            "match_start_ns": pl.Int64,
-            "match_end_ns": pl.Int64,
-            "track_ids": pl.List(pl.String),
-        },
-    )
-    data = parquet_bytes(frame)
-    sha = sha256_bytes(data)
-    rel = mined_rel(name, sha)
-    uri = (
-        lake.uri(rel) if lake.exists(rel) else lake.write_bytes(rel, data)
-    )  # immutable: same bytes, same name
-    doc_md = {k: v for k, v in result.document.items() if k != "candidates"}
-    md: dict[str, Any] = {
-        "av/query_name": name,
+    return metrics, time.perf_counter() - t1
+
+
+def _mined_metadata(q, rel: str, frame, document: dict, mine_s: float, queries: tuple[str, str]) -> dict:
+    doc_md = {k: v for k, v in document.items() if k != "candidates"}
+    return {
+        "av/query_name": q.name,
         "av/path": rel,
         "av/query": q.canonical,
         "av/program_id": q.program_id,
-        "av/queries_version": version,
-        "av/queries_sha256": queries_sha,
+        "av/queries_version": queries[0],
+        "av/queries_sha256": queries[1],
         "av/selected": frame.height,
         "av/matched_clips": doc_md["matched_clips"],
         "av/referred_rows": doc_md["referred_rows"],
         "av/selection": dg.MetadataValue.json(json_safe(doc_md["selection"])),
-        "av/mine_s": round(wall, 3),
+        "av/mine_s": round(mine_s, 3),
         "av/preview": dg.MetadataValue.md(
             frame.drop("track_ids", "program_id").head(10).to_pandas().to_markdown(index=False)
             if frame.height
             else "(no clips matched)"
         ),
     }
+
+
+def _golden_metadata(metrics: dict | None, golden_s: float) -> dict:
+    md: dict[str, Any] = {}
     if metrics is not None:
         md["av/golden_eval_s"] = round(golden_s, 3)
         md["av/golden_eval"] = dg.MetadataValue.json(json_safe(metrics))
         for k, v in metrics.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:  # NaN: no metadata
                 md[f"av/golden/{k}"] = float(v)
-    return lineage_result(
-        drive_ids=result.drive_ids,
-        content_sha256=sha,
-        uri=uri,
-        row_count=frame.height,
-        schema=frame.schema,
-        metadata=md,
-    )
+    return md
 
 
 mining_mine_job = dg.define_asset_job(

@@ -49,7 +49,7 @@ def mine(
     """Mine clips matching a scenario query (DSL: docs/mining.md), de-duplicated and ranked by novelty and rarity."""
     from av_assets.mining.dsl import QueryError, compile_query
     from av_assets.mining.mine import mine as run_mine
-    from av_resources.env import local_lake
+    from av_resources.env import current_resources, local_lake
 
     if atoms:
         _print_atoms(as_json)
@@ -67,13 +67,15 @@ def mine(
         held_ids = [line.strip() for line in held.read_text().splitlines() if line.strip()]
     stderr_console.print(f"mining [bold]{program.canonical}[/] (program {program.program_id[:12]})")
     try:
+        lake = local_lake()
         result = run_mine(
-            local_lake(),
+            lake,
             program,
             budget=budget,
             budget_cost_s=budget_cost,
             where=where,
             held_clip_ids=held_ids,
+            embeddings=current_resources()["vector_store"].clips(lake),
         )
     except ValueError as exc:
         _usage(str(exc), as_json)

@@ -1,17 +1,22 @@
 """Mining one query over the lake: run the program on every drive, turn referred objects into clip
 candidates, collapse adjacent clips, filter (`--where`), score rarity against the whole catalog,
-fetch clip embeddings and select greedily within the budget. Used by `av mine` (ad hoc, nothing
-materialised) and by the `ml/mined_scenarios` asset (named queries)."""
+fetch clip embeddings (the clip table of the `vector_store` resource, passed in) and select greedily
+within the budget. Used by `av mine` (ad hoc, nothing materialised) and by the `ml/mined_scenarios`
+asset (named queries)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from av_assets.mining.select import DEFAULT_WEIGHTS, Weights
+
+if TYPE_CHECKING:
+    from av_resources.vector_store import EmbeddingStore
 
 CONDITION_COLUMNS = ("day_night", "weather", "road_class")
 
@@ -69,13 +74,12 @@ def _atoms_of(program) -> list:
     return [found[k] for k in sorted(found)]
 
 
-def embedding_vectors(lake, clip_ids: Sequence[str]) -> dict[str, np.ndarray]:
-    """Clip vectors from `ml/clip_embeddings` (LanceDB under the lake); {} when the table is absent."""
-    if not clip_ids:
+def embedding_vectors(embeddings: EmbeddingStore | None, clip_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Clip vectors from `ml/clip_embeddings` (`embeddings`: `vector_store.clips(lake)`); {} when
+    the table is absent or no store is given."""
+    if not clip_ids or embeddings is None:
         return {}
-    from av_assets.embeddings.store import EmbeddingStore
-
-    table = EmbeddingStore.for_lake(lake).table()
+    table = embeddings.table()
     if table is None:
         return {}
     out: dict[str, np.ndarray] = {}
@@ -111,7 +115,10 @@ def mine(
     held_clip_ids: Iterable[str] = (),
     drive_ids: Iterable[str] | None = None,
     weights: Weights = DEFAULT_WEIGHTS,
+    embeddings: EmbeddingStore | None,
 ) -> MineResult:
+    """`embeddings`: the clip table of the vector store (`vector_store.clips(lake)`) for novelty
+    against the selection and `held_clip_ids`; None: no vectors (novelty 1 for every clip)."""
     from av_assets.mining.atoms import evaluate
     from av_assets.mining.dsl import Program, canonical, compile_query
     from av_assets.mining.inputs import drives_in_lake, load_inputs
@@ -162,7 +169,7 @@ def mine(
         pl.Series("rarity", np.round(rar, 6), dtype=pl.Float64), pl.col("duration_s").alias("cost_s")
     )
     held = list(held_clip_ids)
-    vectors = embedding_vectors(lake, cands["clip_id"].to_list() + held)
+    vectors = embedding_vectors(embeddings, cands["clip_id"].to_list() + held)
     held_vecs = np.array([vectors[c] for c in held if c in vectors]) if held else None
     cand_vecs = {c: vectors[c] for c in cands["clip_id"].to_list() if c in vectors}
     selected, summary = greedy_select(
@@ -205,3 +212,39 @@ def mine(
         "selection": summary,
     }
     return MineResult(document=doc, selected=selected, referred=referred, drive_ids=ids)
+
+
+MINED_SCHEMA = {
+    "query_name": pl.String,
+    "program_id": pl.String,
+    "rank": pl.Int32,
+    "clip_id": pl.String,
+    "drive_id": pl.String,
+    "t_start_ns": pl.Int64,
+    "t_end_ns": pl.Int64,
+    "score": pl.Float64,
+    "novelty": pl.Float64,
+    "rarity": pl.Float64,
+    "uncertainty": pl.Float64,
+    "matched_s": pl.Float64,
+    "match_start_ns": pl.Int64,
+    "match_end_ns": pl.Int64,
+    "track_ids": pl.List(pl.String),
+}
+
+
+def mined_frame(query_name: str, document: dict) -> pl.DataFrame:
+    """`ml/mined_scenarios` rows of one named query: its `mine` document's candidates, best first,
+    with their rank (1-based) and the program id (`MINED_SCHEMA`)."""
+    return pl.DataFrame(
+        [
+            {
+                "query_name": query_name,
+                "program_id": document["program_id"],
+                "rank": i + 1,
+                **{k: r[k] for k in MINED_SCHEMA if k not in ("query_name", "program_id", "rank")},
+            }
+            for i, r in enumerate(document["candidates"])
+        ],
+        schema=MINED_SCHEMA,
+    )

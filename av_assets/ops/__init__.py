@@ -13,11 +13,5 @@ def _definitions():
 EXTENSION = Extension(
     name="ops",
     definitions=_definitions,
-    demo_steps=[DemoStep(name="lake inventory", order=90, run=lambda ctx: _inventory_step(ctx))],
+    demo_steps=[DemoStep(name="lake inventory", order=90, run="av_assets.ops.demo:inventory_step")],
 )
-
-
-def _inventory_step(ctx):
-    from av_assets.ops.demo import inventory_step
-
-    return inventory_step(ctx)

@@ -16,7 +16,7 @@ from av_resources.lake import LakeStorage
     automation_condition=dg.AutomationCondition.on_cron("0 3 * * *"),
 )
 def lake_inventory(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
-    sizes = {p: s for p, s in lake.sizes().items() if not p.startswith("ops/lake_inventory/")}
+    sizes = {p: s for p, s in lake.sizes().items() if not p.startswith(tables.LAKE_INVENTORY.root + "/")}
     frame = inventory_frame(sizes)
     context.log.info(f"lake holds {len(sizes)} objects, {int(frame['bytes'].sum() or 0)} bytes")
     return table_result(

@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DemoStep:
-    """One step of `make demo`, run in `order`; `run(ctx)` returns rows for the summary table."""
+    """One step of `make demo`, run in `order`; its function returns rows for the summary table."""
 
     name: str
     order: int
-    run: Callable[[Any], list[tuple[str, str]]]
+    run: str  # "module:function" taking the DemoContext, loaded only by `av demo`
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
 """`silver/redacted_frames`: camera keyframes of a drive with faces and plates irreversibly redacted."""
 
-import time
 from typing import Any
 
 import dagster as dg
@@ -13,18 +12,6 @@ from av_assets.redaction.config import REDACTION_CONFIG_VERSION, RedactionConfig
 from av_contracts import tables
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
-
-INDEX_SCHEMA = {
-    "drive_id": "string",
-    "sensor_id": "string",
-    "t_ns": "int64",
-    "path": "string",
-    "faces": "int32",
-    "plates": "int32",
-    "width": "int32",
-    "height": "int32",
-}
-MAX_AUDIT_CROPS = 200
 
 
 class RedactionRunConfig(dg.Config):
@@ -74,84 +61,34 @@ def redacted_frames(
     ground_truth: GroundTruthResource,
 ) -> dg.MaterializeResult:
     from av_assets.redaction.detectors import model_hashes
-    from av_assets.redaction.frames import decode_image, encode_jpeg, iter_camera_frames
-    from av_assets.redaction.redact import expand_box, redact_frame_full
+    from av_assets.redaction.frames import iter_camera_frames
+    from av_assets.redaction.redact import INDEX_SCHEMA, index_table, redact_drive
     from av_assets.redaction.report import redaction_report
-    from av_contracts.signing import sign_document
 
     drive_id = context.partition_key
     rcfg = RedactionConfig(working_max_side=config.working_max_side, pii_net=config.pii_net)
     prefix = tables.REDACTED_FRAMES.folder(drive_id=drive_id)
-    gt_doc = ground_truth.for_drive(drive_id)
-    gt_src = _gt_boxes(gt_doc)
+    gt_src = _gt_boxes(ground_truth.for_drive(drive_id))
     lake.delete(prefix, recursive=True)  # a re-run replaces the partition
-
-    rows: list[dict[str, Any]] = []
-    frames_for_report: list[dict[str, Any]] = []
-    gt_for_report: dict[str, dict[str, list]] = {}
-    frame_hashes: list[str] = []
-    crops_written = 0
-    t0 = time.perf_counter()
-    det_s = 0.0
-    for frame in iter_camera_frames(lake, drive_id, keyframe_hz=config.keyframe_hz or None):
-        rgb = decode_image(frame.data)
-        result = redact_frame_full(rgb, rcfg)
-        det_s += result.timings_s.get("total_s", 0.0)
-        jpeg = encode_jpeg(result.redacted, rcfg.jpeg_quality)
-        rel = f"{prefix}/frames/{frame.sensor_id}/{frame.t_ns}.jpg"
-        lake.write_bytes(rel, jpeg)
-        frame_hashes.append(sha256_bytes(jpeg))
-        frame_id = f"{frame.sensor_id}:{frame.t_ns}"
-        crops = []
-        for k, d in enumerate(result.detections):
-            if crops_written >= MAX_AUDIT_CROPS:
-                break
-            # Crops of the *redacted* frame with context around the region: reviewers see the result.
-            x1, y1, x2, y2 = expand_box(d.box, 1.0, result.redacted.shape)
-            crop_rel = f"{prefix}/audit/{frame.sensor_id}_{frame.t_ns}_{k}_{d.kind}.jpg"
-            lake.write_bytes(crop_rel, encode_jpeg(result.redacted[y1:y2, x1:x2], 85))
-            crops.append(crop_rel)
-            crops_written += 1
-        frames_for_report.append(
-            {"frame_id": frame_id, "detections": result.detections, "path": rel, "crops": crops}
-        )
-        gt = gt_src.get((frame.sensor_id, frame.t_ns))
-        if gt is not None:
-            s = result.scale
-            gt_for_report[frame_id] = {k: [[v * s for v in b[:4]] for b in boxes] for k, boxes in gt.items()}
-        h, w = result.redacted.shape[:2]
-        rows.append(
-            {
-                "drive_id": drive_id,
-                "sensor_id": frame.sensor_id,
-                "t_ns": frame.t_ns,
-                "path": rel,
-                "faces": result.faces,
-                "plates": result.plates,
-                "width": w,
-                "height": h,
-            }
-        )
-        if config.max_frames and len(rows) >= config.max_frames:
-            break
-    wall_s = time.perf_counter() - t0
-
-    import pyarrow as pa
-
-    table = pa.Table.from_pylist(
-        rows, schema=pa.schema([(k, getattr(pa, v)()) for k, v in INDEX_SCHEMA.items()])
+    run = redact_drive(
+        drive_id,
+        iter_camera_frames(lake, drive_id, keyframe_hz=config.keyframe_hz or None),
+        rcfg,
+        prefix=prefix,
+        write_bytes=lake.write_bytes,
+        gt_boxes=gt_src,
+        max_frames=config.max_frames,
     )
     index_rel = tables.REDACTED_FRAMES.rel(drive_id=drive_id)
-    index_uri = lake.write_parquet(index_rel, table)
+    index_uri = lake.write_parquet(index_rel, index_table(run.rows))
     index_sha = sha256_bytes(lake.read_bytes(index_rel))
-
     report = redaction_report(
         drive_id,
-        frames_for_report,
+        run.frames_for_report,
         rcfg,
-        ground_truth=gt_for_report if gt_src else None,
+        ground_truth=run.gt_for_report if gt_src else None,
         audit_samples=config.audit_samples,
-        model_hashes=model_hashes(rcfg) if rows else {},
+        model_hashes=model_hashes(rcfg) if run.rows else {},
     )
     manifest_rel = tables.BRONZE_MANIFEST.rel(drive_id=drive_id)
     report["inputs"] = {
@@ -162,27 +99,45 @@ def redacted_frames(
     report["outputs"] = {
         "index_path": index_rel,
         "index_sha256": index_sha,
-        "frames_sha256": combine_hashes(frame_hashes),
+        "frames_sha256": combine_hashes(run.frame_hashes),
     }
-    lake.write_json(tables.REDACTED_FRAMES.sidecar(tables.REDACTION_REPORT, drive_id=drive_id), report)
+    report_rel, signature = _write_signed(lake, drive_id, report)
+    context.log.info(f"{drive_id}: {len(run.rows)} frames redacted, {run.faces} faces, {run.plates} plates")
+    return lineage_result(
+        drive_ids=[drive_id],
+        content_sha256=combine_hashes([index_sha, sha256_json(report)]),
+        uri=index_uri,
+        row_count=len(run.rows),
+        schema=INDEX_SCHEMA,
+        metadata=_redaction_metadata(run, report, rcfg.version, report_rel, signature["public_key"]),
+    )
+
+
+def _write_signed(lake: LakeStorage, drive_id: str, report: dict) -> tuple[str, dict]:
+    """Write the redaction report and its Ed25519 signature beside the index."""
+    from av_contracts.signing import sign_document
+
+    report_rel = tables.REDACTED_FRAMES.sidecar(tables.REDACTION_REPORT, drive_id=drive_id)
+    lake.write_json(report_rel, report)
     signature = sign_document(report)
     lake.write_json(
         tables.REDACTED_FRAMES.sidecar(tables.REDACTION_REPORT_SIGNATURE, drive_id=drive_id), signature
     )
+    return report_rel, signature
 
-    faces = sum(r["faces"] for r in rows)
-    plates = sum(r["plates"] for r in rows)
+
+def _redaction_metadata(run, report: dict, config_version: str, report_rel: str, signer: str) -> dict:
     md: dict[str, Any] = {
-        "av/frames": len(rows),
-        "av/faces": faces,
-        "av/plates": plates,
+        "av/frames": len(run.rows),
+        "av/faces": run.faces,
+        "av/plates": run.plates,
         "av/frames_with_detections": report["frames_with_detections"],
-        "av/frames_per_s": round(len(rows) / det_s, 3) if det_s else 0.0,
-        "av/wall_s": round(wall_s, 2),
-        "av/config_version": rcfg.version,
+        "av/frames_per_s": round(len(run.rows) / run.detect_s, 3) if run.detect_s else 0.0,
+        "av/wall_s": round(run.wall_s, 2),
+        "av/config_version": config_version,
         "av/detector_versions": dg.MetadataValue.json(report["detector_versions"]),
-        "av/report_path": tables.REDACTED_FRAMES.sidecar(tables.REDACTION_REPORT, drive_id=drive_id),
-        "av/report_signer": signature["public_key"],
+        "av/report_path": report_rel,
+        "av/report_signer": signer,
     }
     ev = report.get("evaluation")
     if ev:
@@ -191,12 +146,4 @@ def redacted_frames(
             md[f"av/{kind}_precision"] = (
                 ev[kind]["precision"] if ev[kind]["precision"] is not None else float("nan")
             )
-    context.log.info(f"{drive_id}: {len(rows)} frames redacted, {faces} faces, {plates} plates")
-    return lineage_result(
-        drive_ids=[drive_id],
-        content_sha256=combine_hashes([index_sha, sha256_json(report)]),
-        uri=index_uri,
-        row_count=len(rows),
-        schema=INDEX_SCHEMA,
-        metadata=md,
-    )
+    return md

@@ -213,3 +213,117 @@ def match_counts(gt_boxes: Sequence[Sequence[float]], det_boxes: Sequence[Sequen
             used_d.add(j)
     tp = len(used_g)
     return {"tp": tp, "fp": len(det_boxes) - len(used_d), "fn": len(gt_boxes) - tp}
+
+
+# ---- one drive: the per-frame loop of `silver/redacted_frames` -----------------------------------
+MAX_AUDIT_CROPS = 200
+
+
+@dataclass
+class DriveRedaction:
+    """What `redact_drive` wrote and measured: index rows, per-frame report entries, the ground-truth
+    boxes (working resolution) of the frames that have them, the JPEGs' sha256s and timings."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    frames_for_report: list[dict[str, Any]] = field(default_factory=list)
+    gt_for_report: dict[str, dict[str, list]] = field(default_factory=dict)
+    frame_hashes: list[str] = field(default_factory=list)
+    detect_s: float = 0.0
+    wall_s: float = 0.0
+
+    @property
+    def faces(self) -> int:
+        return sum(r["faces"] for r in self.rows)
+
+    @property
+    def plates(self) -> int:
+        return sum(r["plates"] for r in self.rows)
+
+
+def redact_drive(
+    drive_id: str,
+    frames: Iterable[Any],
+    config: RedactionConfig,
+    *,
+    prefix: str,
+    write_bytes,
+    gt_boxes: dict[tuple[str, int], dict[str, list]] | None = None,
+    max_frames: int = 0,
+    max_crops: int = MAX_AUDIT_CROPS,
+) -> DriveRedaction:
+    """Redact every camera frame (`CameraFrame`s: sensor_id, t_ns, data) and write, through
+    `write_bytes(rel, data)`, its JPEG under `<prefix>/frames/<sensor>/<t_ns>.jpg` and up to
+    `max_crops` audit crops of the redacted result under `<prefix>/audit/`; stop after `max_frames`."""
+    import hashlib
+
+    from av_assets.redaction.frames import decode_image, encode_jpeg
+
+    gt_boxes = gt_boxes or {}
+    out = DriveRedaction()
+    crops_written = 0
+    t0 = time.perf_counter()
+    for frame in frames:
+        result = redact_frame_full(decode_image(frame.data), config)
+        out.detect_s += result.timings_s.get("total_s", 0.0)
+        jpeg = encode_jpeg(result.redacted, config.jpeg_quality)
+        rel = f"{prefix}/frames/{frame.sensor_id}/{frame.t_ns}.jpg"
+        write_bytes(rel, jpeg)
+        out.frame_hashes.append(hashlib.sha256(jpeg).hexdigest())
+        frame_id = f"{frame.sensor_id}:{frame.t_ns}"
+        crops = []
+        for k, d in enumerate(result.detections):
+            if crops_written >= max_crops:
+                break
+            # Crops of the *redacted* frame with context around the region: reviewers see the result.
+            x1, y1, x2, y2 = expand_box(d.box, 1.0, result.redacted.shape)
+            crop_rel = f"{prefix}/audit/{frame.sensor_id}_{frame.t_ns}_{k}_{d.kind}.jpg"
+            write_bytes(crop_rel, encode_jpeg(result.redacted[y1:y2, x1:x2], 85))
+            crops.append(crop_rel)
+            crops_written += 1
+        out.frames_for_report.append(
+            {"frame_id": frame_id, "detections": result.detections, "path": rel, "crops": crops}
+        )
+        gt = gt_boxes.get((frame.sensor_id, frame.t_ns))
+        if gt is not None:
+            s = result.scale
+            out.gt_for_report[frame_id] = {
+                k: [[v * s for v in b[:4]] for b in boxes] for k, boxes in gt.items()
+            }
+        h, w = result.redacted.shape[:2]
+        out.rows.append(
+            {
+                "drive_id": drive_id,
+                "sensor_id": frame.sensor_id,
+                "t_ns": frame.t_ns,
+                "path": rel,
+                "faces": result.faces,
+                "plates": result.plates,
+                "width": w,
+                "height": h,
+            }
+        )
+        if max_frames and len(out.rows) >= max_frames:
+            break
+    out.wall_s = time.perf_counter() - t0
+    return out
+
+
+INDEX_SCHEMA = {
+    "drive_id": "string",
+    "sensor_id": "string",
+    "t_ns": "int64",
+    "path": "string",
+    "faces": "int32",
+    "plates": "int32",
+    "width": "int32",
+    "height": "int32",
+}
+
+
+def index_table(rows: list[dict[str, Any]]) -> Any:
+    """The redacted-frames index (pyarrow.Table, `INDEX_SCHEMA`) of `DriveRedaction.rows`."""
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(
+        rows, schema=pa.schema([(k, getattr(pa, v)()) for k, v in INDEX_SCHEMA.items()])
+    )

@@ -16,17 +16,9 @@ def _definitions():
     return domain_definitions(assets=[trigger_policy, object_tracks, event_detections])
 
 
-def _demo(ctx) -> list[tuple[str, str]]:
-    """`make demo` step: events detected, by type (compare with the fleet step's ground truth)."""
-    from av_assets.platform.demo import demo_query
-
-    rows = demo_query("SELECT type, count(*) FROM events GROUP BY 1 ORDER BY 1")
-    return [(f"detected {kind}", str(n)) for kind, n in rows] or [("events detected", "0")]
-
-
 EXTENSION = Extension(
     name="scenes",
     definitions=_definitions,
     process_assets=["silver/object_tracks", "silver/event_detections"],
-    demo_steps=[DemoStep(name="events", order=50, run=_demo)],
+    demo_steps=[DemoStep(name="events", order=50, run="av_assets.scenes.demo:events_step")],
 )

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from av_assets.platform.lineage import combine_hashes, lineage_result
 from av_assets.platform.partitions import DRIVES
+from av_assets.platform.policies import versioned_policy_asset
 from av_contracts import tables
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
@@ -55,44 +56,48 @@ class TriggerPolicyConfig(dg.Config):
     )
 
 
-@dg.asset(
+def _override_trigger_policy(doc: dict[str, Any], config: TriggerPolicyConfig) -> dict[str, Any] | None:
+    """A run with config publishes a new policy version (the lake override) before materialising."""
+    from av_assets.scenes.policy import TriggerPolicy
+
+    if not (config.detector_overrides or config.version):
+        return None
+    policy = TriggerPolicy.from_dict(doc)
+    version = config.version or f"{policy.version}+custom"
+    return policy.with_overrides(version, **config.detector_overrides).as_dict()
+
+
+def _default_trigger_policy() -> dict[str, Any]:
+    from av_assets.scenes.policy import DEFAULT_POLICY
+
+    return DEFAULT_POLICY.as_dict()
+
+
+def _parse_trigger_policy(doc: Any) -> dict[str, Any]:
+    from av_assets.scenes.policy import parse_policy
+
+    return parse_policy(doc)
+
+
+trigger_policy = versioned_policy_asset(
     key=["ops", "trigger_policy"],
+    name="trigger_policy",
+    ext="json",
+    default=_default_trigger_policy,
+    parse=_parse_trigger_policy,
+    summary=lambda doc: {"av/policy": dg.MetadataValue.json(doc)},
+    config_cls=TriggerPolicyConfig,
+    apply_config=_override_trigger_policy,
     group_name="scenes",
     kinds={"json"},
     owners=OWNERS,
     code_version="1",
-    automation_condition=dg.AutomationCondition.on_missing(),
     description=(
         "The versioned trigger policy: every tracker and detector threshold (physics/industry "
-        "definitions). Its data version is the policy's sha256, so a change shows in lineage and "
-        "re-triggers event detection."
+        "definitions); the lake's ops/policies/trigger_policy.json, else the code default. Its data "
+        "version is the policy's sha256, so a change shows in lineage and re-triggers event detection."
     ),
 )
-def trigger_policy(
-    context: dg.AssetExecutionContext, config: TriggerPolicyConfig, lake: LakeStorage
-) -> dg.MaterializeResult:
-    from av_assets.scenes.policy import DEFAULT_POLICY
-
-    policy = DEFAULT_POLICY
-    if config.detector_overrides or config.version:
-        policy = policy.with_overrides(
-            config.version or f"{policy.version}+custom", **config.detector_overrides
-        )
-    doc = policy.as_dict() | {"sha256": policy.sha256}
-    rel = f"ops/trigger_policy/{policy.version}-{policy.sha256[:12]}.json"
-    lake.write_json(rel, doc)
-    uri = lake.write_json(POLICY_CURRENT, doc)
-    return lineage_result(
-        drive_ids=[],
-        content_sha256=policy.sha256,
-        uri=uri,
-        metadata={
-            "av/policy_version": policy.version,
-            "av/policy_sha256": policy.sha256,
-            "av/policy": dg.MetadataValue.json(policy.as_dict()),
-            "av/versioned_uri": lake.uri(rel),
-        },
-    )
 
 
 @dg.asset(
@@ -233,35 +238,21 @@ def event_detections(
     }
     gt = ground_truth.for_drive(drive_id)
     if gt is not None:
-        from av_assets.scenes.evaluate import match_events
-        from av_assets.scenes.policy import EVENT_TYPES
+        from av_assets.scenes.evaluate import MATCH_RULE, drive_evaluation
 
-        types = [t for t in EVENT_TYPES if t not in result.skipped]
-        m = match_events(result.events.to_dicts(), gt.get("events") or [], types)
-        md["av/eval_vs_ground_truth"] = dg.MetadataValue.json(m)
-        from av_assets.scenes.evaluate import event_matches
-
-        gt_events = [e for e in (gt.get("events") or []) if e["type"] in types]
-        dbg = event_matches(
-            result.events.to_dicts(), gt_events, gt.get("near_misses") or [], t0_ns=gt.get("t_start_ns")
-        )
-        md["av/eval_matches"] = dg.MetadataValue.json(dbg)  # per-event debug table (times from drive start)
-        md["av/eval_match_rule"] = "interval overlap, each widened by 0.5 s; many-to-one (docs/scenes.md)"
-        for k, v in m.items():
+        ev = drive_evaluation(result.events.to_dicts(), gt, result.skipped)
+        md["av/eval_vs_ground_truth"] = dg.MetadataValue.json(ev["per_type"])
+        md["av/eval_matches"] = dg.MetadataValue.json(ev["matches"])  # per-event debug table
+        md["av/eval_match_rule"] = MATCH_RULE
+        for k, v in ev["per_type"].items():
             if v["precision"] is not None:
                 md[f"av/precision/{k}"] = v["precision"]
             if v["recall"] is not None:
                 md[f"av/recall/{k}"] = v["recall"]
-        near = gt.get("near_misses") or []
-        md["av/near_misses_in_drive"] = dg.MetadataValue.json(sorted({n["type"] for n in near}))
+        md["av/near_misses_in_drive"] = dg.MetadataValue.json(ev["near_miss_types"])
     return lineage_result(
         drive_ids=[drive_id],
-        content_sha256=combine_hashes(
-            [
-                events_sha,
-                tags_sha,
-            ]
-        ),
+        content_sha256=combine_hashes([events_sha, tags_sha]),
         uri=uri,
         row_count=result.events.height,
         schema=result.events.schema,

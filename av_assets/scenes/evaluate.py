@@ -187,3 +187,22 @@ def event_matches(
                 }
             )
     return rows
+
+
+MATCH_RULE = "interval overlap, each widened by 0.5 s; many-to-one (docs/scenes.md)"
+
+
+def drive_evaluation(detections: list[dict], gt: dict, skipped) -> dict:
+    """One drive's detections against its ground truth, over the event types that were not skipped:
+    `per_type` (match_events), `matches` (event_matches: the per-event debug table, times from the
+    drive start) and the sorted types of the drive's near misses."""
+    from av_assets.scenes.policy import EVENT_TYPES
+
+    types = [t for t in EVENT_TYPES if t not in skipped]
+    near = gt.get("near_misses") or []
+    gt_events = [e for e in (gt.get("events") or []) if e["type"] in types]
+    return {
+        "per_type": match_events(detections, gt.get("events") or [], types),
+        "matches": event_matches(detections, gt_events, near, t0_ns=gt.get("t_start_ns")),
+        "near_miss_types": sorted({n["type"] for n in near}),
+    }

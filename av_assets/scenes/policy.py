@@ -167,4 +167,30 @@ class TriggerPolicy:
 
 
 DEFAULT_POLICY = TriggerPolicy()
+
+
+def parse_policy(doc: Any) -> dict[str, Any]:
+    """Validate a trigger-policy document (the lake override) and return its canonical form (every
+    field, defaults filled in): unknown sections or fields and non-numeric thresholds are errors."""
+    if not isinstance(doc, dict):
+        raise ValueError("a trigger policy is a mapping with `version`, `tracker` and `detectors`")
+    unknown = set(doc) - {"version", "tracker", "detectors", "sha256"}
+    if unknown:
+        raise ValueError(f"unknown sections {sorted(unknown)}")
+    for section, cls in (("tracker", TrackerPolicy), ("detectors", DetectorPolicy)):
+        given = doc.get(section) or {}
+        if not isinstance(given, dict):
+            raise ValueError(f"`{section}` must be a mapping")
+        known = {f.name: f for f in fields(cls)}
+        bad = set(given) - set(known)
+        if bad:
+            raise ValueError(f"unknown {section} fields {sorted(bad)}")
+        for name, value in given.items():
+            if isinstance(value, bool) != (known[name].type in (bool, "bool")) or not isinstance(
+                value, (int, float)
+            ):
+                raise ValueError(f"{section}.{name} = {value!r}: wrong type")
+    if not isinstance(doc.get("version", TriggerPolicy.version), str):
+        raise ValueError("`version` must be a string")
+    return TriggerPolicy.from_dict(doc).as_dict()
 EVENT_TYPES = ("cut_in", "harsh_brake", "stationary_hazard", "disengagement", "speeding", "lane_change")

@@ -16,18 +16,6 @@ def _definitions():
     return domain_definitions(assets=[signals, signals_grid, calibration, clips, frames])
 
 
-def _demo(ctx) -> list[tuple[str, str]]:
-    """`make demo` step: what sync made of the processed drives."""
-    from av_assets.platform.demo import demo_query
-
-    ((clips, drives),) = demo_query("SELECT count(*), count(DISTINCT drive_id) FROM clips")
-    ((rows, signals),) = demo_query("SELECT count(*), count(DISTINCT signal) FROM signals")
-    return [
-        ("clips (20 s)", f"{clips} over {drives} drives"),
-        ("decoded signal rows", f"{rows:,} ({signals} signals)"),
-    ]
-
-
 EXTENSION = Extension(
     name="sync",
     definitions=_definitions,
@@ -38,5 +26,5 @@ EXTENSION = Extension(
         "silver/clips",
         "silver/frames",
     ],
-    demo_steps=[DemoStep(name="sync", order=40, run=_demo)],
+    demo_steps=[DemoStep(name="sync", order=40, run="av_assets.sync.demo:sync_step")],
 )

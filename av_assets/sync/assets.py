@@ -23,28 +23,6 @@ def _file_sha(lake: LakeStorage, rel: str) -> str:
     return sha256_bytes(lake.read_bytes(rel))
 
 
-def _gt_clock_errors(gt: dict | None, clock: dict[str, Any]) -> dict[str, float] | None:
-    """Estimated minus true offset (ms) per estimated sensor, relative to the reference sensor, when the
-    ground truth records `sensor_clocks`: `{sensor: {"offset_ns": int, "jitter_ns_std": int}}` (fleet
-    part 2; a bare `{sensor: offset_ns}` is accepted too)."""
-    sc = (gt or {}).get("sensor_clocks")
-    if not isinstance(sc, dict) or not sc:
-        return None
-    true = {}
-    for k, v in sc.items():
-        off = v.get("offset_ns") if isinstance(v, dict) else v
-        if isinstance(off, (int, float)):
-            true[k] = float(off)
-    ref = clock.get("reference")
-    ref_true = true.get(ref, 0.0)
-    out = {}
-    for sensor in clock["estimated"]:
-        if sensor in true:
-            est = clock["offsets_ns"].get(sensor, 0)
-            out[sensor] = round((est - (true[sensor] - ref_true)) / 1e6, 3)
-    return out
-
-
 class SignalsConfig(dg.Config):
     flag_threshold_ms: float = Field(default=50.0, description="|offset| above this flags the drive")
     max_lag_s: float = Field(default=1.0, description="largest clock offset searched (s)")
@@ -80,77 +58,53 @@ def signals(
     lake: LakeStorage,
     ground_truth: GroundTruthResource,
 ) -> dg.MaterializeResult:
-    import polars as pl
-
-    from av_assets.sync.dbc import DbcNotFound, load_dbc_string, resolve_dbc_text
-    from av_assets.sync.read import read_drive
-    from av_assets.sync.signals import sync_streams
+    from av_assets.sync.signals import sync_drive
 
     drive_id = context.partition_key
     manifest = lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=drive_id))
-    t0 = time.perf_counter()
-    streams = read_drive(lake, drive_id, manifest=manifest)
-    spec = (manifest.get("drive_json") or {}).get("can_dbc")
-    db, dbc_source, dbc_sha = None, None, None
-    if spec:
-        try:
-            dbc_source, text = resolve_dbc_text(
-                spec, lambda rel: lake.read_bytes(tables.BRONZE_MANIFEST.sidecar(rel, drive_id=drive_id))
-            )
-            db, dbc_sha = load_dbc_string(text), sha256_bytes(text.encode())
-        except DbcNotFound as exc:
-            context.log.warning(f"{drive_id}: {exc}; CAN frames are not decoded")
-    t1 = time.perf_counter()
-    result = sync_streams(
-        streams, dbc=db, flag_threshold_ms=config.flag_threshold_ms, max_lag_s=config.max_lag_s
+    synced = sync_drive(
+        lake,
+        drive_id,
+        manifest,
+        read_sidecar=lambda rel: lake.read_bytes(tables.BRONZE_MANIFEST.sidecar(rel, drive_id=drive_id)),
+        flag_threshold_ms=config.flag_threshold_ms,
+        max_lag_s=config.max_lag_s,
+        ground_truth=ground_truth.for_drive(drive_id),
     )
-    t2 = time.perf_counter()
-    frame = result.frame
+    for message in synced.warnings:
+        context.log.warning(message)
+    frame, clock = synced.result.frame, synced.clock
     rel = tables.SIGNALS.rel(drive_id=drive_id)
     uri = lake.write_parquet(rel, frame)
-    clock = result.clock.as_dict()
-    clock.update({"drive_id": drive_id, "dbc": {"spec": spec, "source": dbc_source, "sha256": dbc_sha}})
-    errors = _gt_clock_errors(ground_truth.for_drive(drive_id), clock)
-    if errors is not None:
-        clock["ground_truth_error_ms"] = errors
     lake.write_json(tables.CLOCK_OFFSETS.sidecar("clock.json", drive_id=drive_id), clock)
-    clock_rows = pl.DataFrame(
-        [
-            {
-                "drive_id": drive_id,
-                "sensor": s,
-                "offset_ns": int(off),
-                "estimated": s in clock["estimated"],
-                "score": float(clock["estimated"].get(s, {}).get("score", float("nan"))),
-                "reference": clock["reference"],
-                "flagged": bool(clock["flagged"]),
-            }
-            for s, off in clock["offsets_ns"].items()
-        ],
-        schema={
-            "drive_id": pl.String,
-            "sensor": pl.String,
-            "offset_ns": pl.Int64,
-            "estimated": pl.Boolean,
-            "score": pl.Float64,
-            "reference": pl.String,
-            "flagged": pl.Boolean,
-        },
-    )
-    lake.write_parquet(tables.CLOCK_OFFSETS.rel(drive_id=drive_id), clock_rows)
+    lake.write_parquet(tables.CLOCK_OFFSETS.rel(drive_id=drive_id), synced.clock_rows)
     sha = _file_sha(lake, rel)
-    wall = t2 - t0
+    return lineage_result(
+        drive_ids=[drive_id],
+        content_sha256=combine_hashes([sha, sha256_json(clock)]),
+        uri=uri,
+        row_count=frame.height,
+        schema=frame.schema,
+        metadata=_signals_metadata(synced),
+        check_results=[monotonic_check(drive_id, synced.result.monotonic)],
+    )
+
+
+def _signals_metadata(synced) -> dict[str, Any]:
+    """The asset's metadata from one drive's `DriveSync`."""
+    streams, result, clock, frame = synced.streams, synced.result, synced.clock, synced.result.frame
+    wall = synced.read_s + synced.decode_s
     md: dict[str, Any] = {
         "av/messages": streams.messages,
         "av/messages_decoded": streams.messages_decoded,
         "av/messages_per_s": round(streams.messages / wall, 1) if wall else 0.0,
-        "av/read_s": round(t1 - t0, 3),
-        "av/decode_s": round(t2 - t1, 3),
+        "av/read_s": round(synced.read_s, 3),
+        "av/decode_s": round(synced.decode_s, 3),
         "av/can_frames": result.can["frames"],
         "av/can_frames_decoded": result.can["decoded_frames"],
         "av/can_frames_unknown_id": result.can["unknown_id_frames"],
         "av/can_messages": result.can["messages"],
-        "av/dbc": f"{dbc_source} ({dbc_sha[:12]})" if dbc_sha else "none",
+        "av/dbc": f"{synced.dbc_source} ({synced.dbc_sha[:12]})" if synced.dbc_sha else "none",
         "av/signal_names": frame["signal"].n_unique(),
         "av/clock_reference": str(clock["reference"]),
         "av/clock_offsets_ms": dg.MetadataValue.json(
@@ -160,8 +114,8 @@ def signals(
         "av/clock_flagged": bool(clock["flagged"]),
         "av/clock_backwards_jumps": len(clock["backwards_jumps"]),
     }
-    if errors is not None:
-        md["av/clock_offset_error_ms"] = dg.MetadataValue.json(errors)
+    if synced.gt_errors_ms is not None:
+        md["av/clock_offset_error_ms"] = dg.MetadataValue.json(synced.gt_errors_ms)
     if streams.undecodable:
         md["av/undecodable"] = dg.MetadataValue.json(streams.undecodable)
     md["av/preview"] = dg.MetadataValue.md(
@@ -174,15 +128,7 @@ def signals(
         if frame.height
         else "(no signals)"
     )
-    return lineage_result(
-        drive_ids=[drive_id],
-        content_sha256=combine_hashes([sha, sha256_json(clock)]),
-        uri=uri,
-        row_count=frame.height,
-        schema=frame.schema,
-        metadata=md,
-        check_results=[monotonic_check(drive_id, result.monotonic)],
-    )
+    return md
 
 
 def monotonic_check(drive_id: str, report) -> dg.AssetCheckResult:
@@ -426,16 +372,7 @@ def _keyframe_times(lake: LakeStorage, drive_id: str, clock: dict):
     ),
 )
 def frames(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.MaterializeResult:
-    import io
-    import tempfile
-    from pathlib import Path
-
-    import numpy as np
-    import polars as pl
-    from PIL import Image
-
-    from av_assets.sync.clock import repair_backwards_jumps
-    from av_assets.sync.frames import decode_pointcloud, write_shard
+    from av_assets.sync.frames import decode_clouds, write_frame_shards
     from av_assets.sync.read import read_drive
 
     drive_id = context.partition_key
@@ -443,121 +380,28 @@ def frames(context: dg.AssetExecutionContext, lake: LakeStorage) -> dg.Materiali
     clip_rows = lake.read_parquet(tables.CLIPS.rel(drive_id=drive_id))
     clock = lake.read_json(tables.CLOCK_OFFSETS.sidecar("clock.json", drive_id=drive_id))
     offs = clock["offsets_ns"]
-    streams = read_drive(lake, drive_id, points=True)
-    # point clouds: (sensor, kind, t_raw, t_ns, fields, points)
-    clouds = []
-    for st in streams.of_type("PointCloud2"):
-        kind = "radar" if "radar" in st.sensor else "lidar"
-        t_raw, _ = st.arrays()
-        t_fix, _jumps = repair_backwards_jumps(t_raw)  # the same repair silver/signals applied
-        for i in range(len(t_raw)):
-            h, w = st.cols["shape"][i]
-            names, pts = decode_pointcloud(
-                st.cols["data"][i], st.cols["fields"][i], st.cols["point_step"][i], h * w
-            )
-            if kind == "lidar" and pts.shape[1] >= 3:
-                pts = pts[np.isfinite(pts[:, :3]).all(axis=1)]
-            clouds.append(
-                (st.sensor, kind, int(t_raw[i]), int(t_fix[i]) - int(offs.get(st.sensor, 0)), names, pts)
-            )
+    clouds = decode_clouds(read_drive(lake, drive_id, points=True), offs)
     idx_rel = tables.REDACTED_FRAMES.rel(drive_id=drive_id)
-    kf = lake.read_parquet(idx_rel) if lake.exists(idx_rel) else pl.DataFrame()
+    keyframes = lake.read_parquet(idx_rel).to_dicts() if lake.exists(idx_rel) else []
     prefix = tables.FRAMES.folder(drive_id=drive_id)
     lake.delete(prefix, recursive=True)
-    rows: list[dict[str, Any]] = []
-    hashes: list[str] = []
-    totals = {"keyframes": 0, "sweeps": 0}
-    for clip in clip_rows.iter_rows(named=True):
-        a, b = clip["t_start_ns"], clip["t_end_ns"]
-        cams: dict[str, dict[str, Any]] = {}
-        for r in kf.iter_rows(named=True) if kf.height else []:
-            t = int(r["t_ns"]) - int(offs.get(r["sensor_id"], 0))
-            if a <= t < b:
-                c = cams.setdefault(r["sensor_id"], {"t_ns": [], "t_raw_ns": [], "images": []})
-                img = np.asarray(Image.open(io.BytesIO(lake.read_bytes(r["path"]))).convert("RGB"))
-                c["t_ns"].append(t)
-                c["t_raw_ns"].append(int(r["t_ns"]))
-                c["images"].append(img)
-                rows.append(
-                    {
-                        "drive_id": drive_id,
-                        "clip_id": clip["clip_id"],
-                        "sensor_id": r["sensor_id"],
-                        "kind": "camera",
-                        "t_ns": t,
-                        "t_raw_ns": int(r["t_ns"]),
-                        "shard": clip["frames_shard"],
-                        "index": len(c["images"]) - 1,
-                        "n_points": 0,
-                    }
-                )
-        cl: dict[str, dict[str, Any]] = {}
-        for sensor, kind, t_raw, t, names, pts in clouds:
-            if a <= t < b:
-                c = cl.setdefault(
-                    sensor, {"kind": kind, "t_ns": [], "t_raw_ns": [], "fields": names, "points": []}
-                )
-                c["t_ns"].append(t)
-                c["t_raw_ns"].append(t_raw)
-                c["points"].append(pts)
-                rows.append(
-                    {
-                        "drive_id": drive_id,
-                        "clip_id": clip["clip_id"],
-                        "sensor_id": sensor,
-                        "kind": kind,
-                        "t_ns": t,
-                        "t_raw_ns": t_raw,
-                        "shard": clip["frames_shard"],
-                        "index": len(c["points"]) - 1,
-                        "n_points": int(pts.shape[0]),
-                    }
-                )
-        attrs = {
-            "drive_id": drive_id,
-            "clip_id": clip["clip_id"],
-            "t_start_ns": a,
-            "t_end_ns": b,
-            "policy_version": clip["policy_version"],
-            "layout": "av-frames-v1",
-        }
-        with tempfile.TemporaryDirectory(prefix="av-zarr-") as tmp:
-            store = Path(tmp) / "clip.zarr"
-            counts = write_shard(str(store), attrs, cams, cl)
-            for f in sorted(p for p in store.rglob("*") if p.is_file()):
-                rel = f"{clip['frames_shard']}/{f.relative_to(store).as_posix()}"
-                data = f.read_bytes()
-                hashes.append(rel + ":" + sha256_bytes(data))
-                lake.write_bytes(rel, data)
-        for k in totals:
-            totals[k] += counts[k]
-    schema = {
-        "drive_id": pl.String,
-        "clip_id": pl.String,
-        "sensor_id": pl.String,
-        "kind": pl.String,
-        "t_ns": pl.Int64,
-        "t_raw_ns": pl.Int64,
-        "shard": pl.String,
-        "index": pl.Int64,
-        "n_points": pl.Int64,
-    }
-    index = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    shards = write_frame_shards(lake, drive_id, clip_rows.to_dicts(), keyframes, clouds, offs)
+    index = shards.index
     rel = f"{prefix}/index.parquet"
     uri = lake.write_parquet(rel, index)
     wall = time.perf_counter() - t0
     return lineage_result(
         drive_ids=[drive_id],
-        content_sha256=combine_hashes(hashes + [_file_sha(lake, rel)]),
+        content_sha256=combine_hashes(shards.hashes + [_file_sha(lake, rel)]),
         uri=lake.uri(prefix),
         row_count=index.height,
         schema=index.schema,
         metadata={
             "av/index_uri": dg.MetadataValue.path(uri),
             "av/shards": clip_rows.height,
-            "av/keyframes": totals["keyframes"],
-            "av/sweeps": totals["sweeps"],
-            "av/objects_written": len(hashes),
+            "av/keyframes": shards.keyframes,
+            "av/sweeps": shards.sweeps,
+            "av/objects_written": len(shards.hashes),
             "av/wall_s": round(wall, 2),
         },
     )

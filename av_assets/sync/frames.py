@@ -11,6 +11,7 @@ Group attributes carry drive_id, clip_id, the clip window, the policy version an
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -74,3 +75,154 @@ def write_shard(
         g.create_array("t_raw_ns", data=np.asarray(cl["t_raw_ns"], dtype=np.int64))
         counts["sweeps"] += len(pts)
     return counts
+
+
+FRAME_INDEX_SCHEMA = {
+    "drive_id": "String",
+    "clip_id": "String",
+    "sensor_id": "String",
+    "kind": "String",
+    "t_ns": "Int64",
+    "t_raw_ns": "Int64",
+    "shard": "String",
+    "index": "Int64",
+    "n_points": "Int64",
+}
+
+
+def decode_clouds(streams, offsets_ns: dict[str, int]) -> list[tuple]:
+    """Every PointCloud2 sweep of the drive as `(sensor, kind, t_raw, t_ns, fields, points)`, on the
+    corrected clock (the same backwards-jump repair silver/signals applied, minus the sensor offset);
+    lidar points with a non-finite x/y/z are dropped."""
+    from av_assets.sync.clock import repair_backwards_jumps
+
+    clouds = []
+    for st in streams.of_type("PointCloud2"):
+        kind = "radar" if "radar" in st.sensor else "lidar"
+        t_raw, _ = st.arrays()
+        t_fix, _jumps = repair_backwards_jumps(t_raw)
+        for i in range(len(t_raw)):
+            h, w = st.cols["shape"][i]
+            names, pts = decode_pointcloud(
+                st.cols["data"][i], st.cols["fields"][i], st.cols["point_step"][i], h * w
+            )
+            if kind == "lidar" and pts.shape[1] >= 3:
+                pts = pts[np.isfinite(pts[:, :3]).all(axis=1)]
+            clouds.append(
+                (
+                    st.sensor,
+                    kind,
+                    int(t_raw[i]),
+                    int(t_fix[i]) - int(offsets_ns.get(st.sensor, 0)),
+                    names,
+                    pts,
+                )
+            )
+    return clouds
+
+
+def clip_members(
+    drive_id: str,
+    clip: dict[str, Any],
+    keyframes: list[dict[str, Any]],
+    clouds: list[tuple],
+    offsets_ns: dict[str, int],
+    read_image,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """(cameras, clouds, index rows) of one clip for `write_shard`: the keyframes (rows of the redacted
+    index; `read_image(path) -> HxWx3`) and sweeps whose corrected stamp lies in [t_start, t_end)."""
+    a, b = clip["t_start_ns"], clip["t_end_ns"]
+    rows: list[dict[str, Any]] = []
+
+    def row(sensor, kind, t, t_raw, index, n_points):
+        return {
+            "drive_id": drive_id,
+            "clip_id": clip["clip_id"],
+            "sensor_id": sensor,
+            "kind": kind,
+            "t_ns": t,
+            "t_raw_ns": t_raw,
+            "shard": clip["frames_shard"],
+            "index": index,
+            "n_points": n_points,
+        }
+
+    cams: dict[str, dict[str, Any]] = {}
+    for r in keyframes:
+        t = int(r["t_ns"]) - int(offsets_ns.get(r["sensor_id"], 0))
+        if a <= t < b:
+            c = cams.setdefault(r["sensor_id"], {"t_ns": [], "t_raw_ns": [], "images": []})
+            c["t_ns"].append(t)
+            c["t_raw_ns"].append(int(r["t_ns"]))
+            c["images"].append(read_image(r["path"]))
+            rows.append(row(r["sensor_id"], "camera", t, int(r["t_ns"]), len(c["images"]) - 1, 0))
+    cl: dict[str, dict[str, Any]] = {}
+    for sensor, kind, t_raw, t, names, pts in clouds:
+        if a <= t < b:
+            c = cl.setdefault(
+                sensor, {"kind": kind, "t_ns": [], "t_raw_ns": [], "fields": names, "points": []}
+            )
+            c["t_ns"].append(t)
+            c["t_raw_ns"].append(t_raw)
+            c["points"].append(pts)
+            rows.append(row(sensor, kind, t, t_raw, len(c["points"]) - 1, int(pts.shape[0])))
+    return cams, cl, rows
+
+
+@dataclass
+class FrameShards:
+    """What `write_frame_shards` wrote: the index (polars.DataFrame), `rel:sha256` per object, totals."""
+
+    index: Any
+    hashes: list[str] = field(default_factory=list)
+    keyframes: int = 0
+    sweeps: int = 0
+
+
+def write_frame_shards(
+    lake,
+    drive_id: str,
+    clip_rows: list[dict[str, Any]],
+    keyframes: list[dict[str, Any]],
+    clouds: list[tuple],
+    offsets_ns: dict[str, int],
+) -> FrameShards:
+    """One Zarr store per clip (built in a temporary folder, then copied object by object into the
+    lake under the clip's `frames_shard`), and the frame index of every clip."""
+    import hashlib
+    import io
+    import tempfile
+    from pathlib import Path
+
+    import polars as pl
+    from PIL import Image
+
+    def read_image(path: str) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(lake.read_bytes(path))).convert("RGB"))
+
+    out = FrameShards(index=None)
+    rows: list[dict[str, Any]] = []
+    for clip in clip_rows:
+        cams, cl, clip_index = clip_members(drive_id, clip, keyframes, clouds, offsets_ns, read_image)
+        rows.extend(clip_index)
+        attrs = {
+            "drive_id": drive_id,
+            "clip_id": clip["clip_id"],
+            "t_start_ns": clip["t_start_ns"],
+            "t_end_ns": clip["t_end_ns"],
+            "policy_version": clip["policy_version"],
+            "layout": "av-frames-v1",
+        }
+        with tempfile.TemporaryDirectory(prefix="av-zarr-") as tmp:
+            store = Path(tmp) / "clip.zarr"
+            counts = write_shard(str(store), attrs, cams, cl)
+            for f in sorted(p for p in store.rglob("*") if p.is_file()):
+                rel = f"{clip['frames_shard']}/{f.relative_to(store).as_posix()}"
+                data = f.read_bytes()
+                out.hashes.append(rel + ":" + hashlib.sha256(data).hexdigest())
+                lake.write_bytes(rel, data)
+        out.keyframes += counts["keyframes"]
+        out.sweeps += counts["sweeps"]
+    schema = {k: getattr(pl, v) for k, v in FRAME_INDEX_SCHEMA.items()}
+    out.index = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    return out

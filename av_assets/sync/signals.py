@@ -363,3 +363,123 @@ def sync_streams(
     order = np.lexsort((rank[cols["signal"]], rank[cols["source"]], cols["t_ns"]))
     frame = frame_of(order)
     return SyncResult(frame, clock, can_info, fixed, monotonic)
+
+
+def gt_clock_errors(gt: dict | None, clock: dict[str, Any]) -> dict[str, float] | None:
+    """Estimated minus true offset (ms) per estimated sensor, relative to the reference sensor, when the
+    ground truth records `sensor_clocks`: `{sensor: {"offset_ns": int, "jitter_ns_std": int}}` (fleet
+    part 2; a bare `{sensor: offset_ns}` is accepted too)."""
+    sc = (gt or {}).get("sensor_clocks")
+    if not isinstance(sc, dict) or not sc:
+        return None
+    true = {}
+    for k, v in sc.items():
+        off = v.get("offset_ns") if isinstance(v, dict) else v
+        if isinstance(off, (int, float)):
+            true[k] = float(off)
+    ref = clock.get("reference")
+    ref_true = true.get(ref, 0.0)
+    out = {}
+    for sensor in clock["estimated"]:
+        if sensor in true:
+            est = clock["offsets_ns"].get(sensor, 0)
+            out[sensor] = round((est - (true[sensor] - ref_true)) / 1e6, 3)
+    return out
+
+
+CLOCK_OFFSETS_SCHEMA = {
+    "drive_id": "String",
+    "sensor": "String",
+    "offset_ns": "Int64",
+    "estimated": "Boolean",
+    "score": "Float64",
+    "reference": "String",
+    "flagged": "Boolean",
+}
+
+
+def clock_offset_rows(drive_id: str, clock: dict[str, Any]) -> Any:
+    """`silver/clock_offsets`: one row per sensor of the clock document (polars.DataFrame)."""
+    import polars as pl
+
+    return pl.DataFrame(
+        [
+            {
+                "drive_id": drive_id,
+                "sensor": s,
+                "offset_ns": int(off),
+                "estimated": s in clock["estimated"],
+                "score": float(clock["estimated"].get(s, {}).get("score", float("nan"))),
+                "reference": clock["reference"],
+                "flagged": bool(clock["flagged"]),
+            }
+            for s, off in clock["offsets_ns"].items()
+        ],
+        schema={k: getattr(pl, v) for k, v in CLOCK_OFFSETS_SCHEMA.items()},
+    )
+
+
+@dataclass
+class DriveSync:
+    """Everything `silver/signals` writes and reports for one drive."""
+
+    streams: DriveStreams
+    result: SyncResult
+    clock: dict[str, Any]  # the clock.json document
+    clock_rows: Any  # polars.DataFrame, silver/clock_offsets
+    gt_errors_ms: dict[str, float] | None
+    dbc_source: str | None
+    dbc_sha: str | None
+    read_s: float
+    decode_s: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def sync_drive(
+    lake,
+    drive_id: str,
+    manifest: dict[str, Any],
+    *,
+    read_sidecar,
+    flag_threshold_ms: float = DEFAULT_FLAG_THRESHOLD_MS,
+    max_lag_s: float = 1.0,
+    ground_truth: dict | None = None,
+) -> DriveSync:
+    """Read the drive, decode CAN through its DBC (`read_sidecar(rel) -> bytes` resolves a DBC shipped
+    beside the bags), put every stream on one clock and build the clock document and rows."""
+    import hashlib
+    import time
+
+    from av_assets.sync.dbc import DbcNotFound, load_dbc_string, resolve_dbc_text
+    from av_assets.sync.read import read_drive
+
+    t0 = time.perf_counter()
+    streams = read_drive(lake, drive_id, manifest=manifest)
+    spec = (manifest.get("drive_json") or {}).get("can_dbc")
+    db, dbc_source, dbc_sha, warnings = None, None, None, []
+    if spec:
+        try:
+            dbc_source, text = resolve_dbc_text(spec, read_sidecar)
+            db, dbc_sha = load_dbc_string(text), hashlib.sha256(text.encode()).hexdigest()
+        except DbcNotFound as exc:
+            warnings.append(f"{drive_id}: {exc}; CAN frames are not decoded")
+    t1 = time.perf_counter()
+    result = sync_streams(streams, dbc=db, flag_threshold_ms=flag_threshold_ms, max_lag_s=max_lag_s)
+    t2 = time.perf_counter()
+    clock = result.clock.as_dict()
+    clock.update({"drive_id": drive_id, "dbc": {"spec": spec, "source": dbc_source, "sha256": dbc_sha}})
+    errors = gt_clock_errors(ground_truth, clock)
+    if errors is not None:
+        clock["ground_truth_error_ms"] = errors
+    return DriveSync(
+        streams=streams,
+        result=result,
+        clock=clock,
+        clock_rows=clock_offset_rows(drive_id, clock),
+        gt_errors_ms=errors,
+        dbc_source=dbc_source,
+        dbc_sha=dbc_sha,
+        read_s=t1 - t0,
+        decode_s=t2 - t1,
+        warnings=warnings,
+    )

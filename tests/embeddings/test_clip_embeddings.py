@@ -53,7 +53,7 @@ def fleet(tmp_path_factory):
 
 
 def _table(lake):
-    from av_assets.embeddings.store import EmbeddingStore
+    from av_resources.vector_store import EmbeddingStore
 
     return EmbeddingStore.for_lake(lake)
 
@@ -172,7 +172,7 @@ def test_neighbours_share_ground_truth_well_above_random(fleet):
 
 
 def test_keyframe_table_rows_and_neighbours(fleet):
-    from av_assets.embeddings.store import EmbeddingStore
+    from av_resources.vector_store import EmbeddingStore
 
     lake = fleet["lake"]
     store = EmbeddingStore.keyframes_for_lake(lake)

@@ -6,7 +6,7 @@ after more rows keeps the index and the recall."""
 import numpy as np
 import pytest
 
-from av_assets.embeddings.store import INDEX_MIN_ROWS, REFINE_FACTOR, EmbeddingStore, index_partitions
+from av_resources.vector_store import INDEX_MIN_ROWS, REFINE_FACTOR, EmbeddingStore, index_partitions
 
 DIM = 128
 N_CLUSTERS = 40
@@ -151,7 +151,7 @@ def test_retrain_when_table_outgrew_index(tmp_path, monkeypatch):
 
 
 def test_probe_count_belongs_to_its_index():
-    from av_assets.embeddings.store import LEGACY_REFINE_FACTOR, MIN_NPROBES, index_params_of, search_nprobes
+    from av_resources.vector_store import LEGACY_REFINE_FACTOR, MIN_NPROBES, index_params_of, search_nprobes
 
     meta = {b"av.index": b"vector_ivfsq_p30", b"av.nprobes": b"4", b"av.refine_factor": b"3"}
     assert index_params_of("vector_ivfsq_p30", meta) == (30, 4, 3, "ivfsq")

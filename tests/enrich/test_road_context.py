@@ -81,9 +81,10 @@ def _lake_with_drive(lake, drive_id, t, lat, lon):
 
 
 def test_road_context_asset_noisy_gnss_policy_and_accuracy(fleet_drive, tmp_path):
-    from av_assets.enrich.assets import WeatherResource, construction_zones, road_context
+    from av_assets.enrich.assets import construction_zones, road_context
     from av_resources.evaluation import GroundTruthResource
     from av_resources.lake import LakeStorage
+    from av_resources.weather import WeatherResource
 
     lake = LakeStorage(root=str(tmp_path / "lake"))
     d, ego = fleet_drive["drive_id"], fleet_drive["ego"]

@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 from av_assets.enrich.sun import day_night, sun_elevation_deg
-from av_assets.enrich.weather import (
-    OfflineWeatherProvider,
-    OpenMeteoProvider,
-    climatology,
-    drive_reported_weather,
-    weather_for_drive,
-    wmo_condition,
-)
+from av_assets.enrich.weather import drive_reported_weather, weather_for_drive
+from av_resources.weather import OfflineWeatherProvider, OpenMeteoProvider, climatology, wmo_condition
 
 FIXTURE = Path(__file__).parent / "fixtures" / "open_meteo_archive_helsinki_2026-03-20.json"
 HEL = (60.1699, 24.9384)

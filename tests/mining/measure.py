@@ -8,6 +8,7 @@ import sys
 
 from av_assets.mining.mine import mine
 from av_resources.lake import LakeStorage
+from av_resources.vector_store import VectorStoreResource
 
 PAIRS = [
     ("cut_in", "cut_in"),
@@ -29,9 +30,10 @@ def measure(root: str, budget: int = 100) -> list[dict]:
     for p in glob.glob(f"{root}/landing/_ground_truth/*.json"):
         g = json.load(open(p))
         gt[g["drive_id"]] = g
+    store = VectorStoreResource().clips(lake)
     out = []
     for query, etype in PAIRS:
-        cands = mine(lake, query, budget=budget).document["candidates"]
+        cands = mine(lake, query, budget=budget, embeddings=store).document["candidates"]
         by_drive = {d: [e for e in g.get("events", []) if e["type"] == etype] for d, g in gt.items()}
         events = by_drive.get
         right = sum(any(_overlaps(c, e) for e in events(c["drive_id"], [])) for c in cands)

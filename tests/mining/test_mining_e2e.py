@@ -123,12 +123,13 @@ def test_stable_interface_for_evaluation(fleet):
 def test_named_query_partitions_do_not_overwrite(fleet):
     from av_assets.mining.assets import MINING_QUERIES, mined_scenarios
     from av_resources.evaluation import GroundTruthResource
+    from av_resources.vector_store import VectorStoreResource
 
     lake, instance = fleet["lake"], fleet["instance"]
     names = ["cut-in", "pedestrian-at-junction"]
     instance.add_dynamic_partitions(MINING_QUERIES.name, names)
     gt = GroundTruthResource(root=str(fleet["landing"] / "_ground_truth"))
-    resources = {"lake": lake, "ground_truth": gt}
+    resources = {"lake": lake, "ground_truth": gt, "vector_store": VectorStoreResource()}
     # two golden queries keep the av2 evaluator's time small here; the asset scores all by default
     golden = {"ops": {"ml__mined_scenarios": {"config": {"golden_queries": ["cut_in", "harsh_braking"]}}}}
     mds = {}

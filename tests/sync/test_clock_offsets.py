@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from av_assets.sync.assets import _gt_clock_errors
 from av_assets.sync.clock import Lag, despike, fuse_offset, logger_offset
+from av_assets.sync.signals import gt_clock_errors as _gt_clock_errors
 from av_contracts import tables
 from tests.helpers import REPO_ROOT
 

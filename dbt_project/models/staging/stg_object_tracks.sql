@@ -1,9 +1,7 @@
--- depends_on: {{ source('silver', 'object_tracks') }}
 -- Occlusion proxy: a track whose updates stop and resume within 0.3-3 s (it was hidden, then seen
 -- again). One row per such gap, at the time the track was lost.
 with t as (
-    select * from {{ lake_parquet('silver/object_tracks/*/part-0.parquet', {
-        'drive_id': 'varchar', 'track_id': 'varchar', 't_ns': 'bigint'}) }}
+    select * from {{ lake_source('silver', 'object_tracks', ['drive_id', 'track_id', 't_ns']) }}
 ),
 g as (
     select drive_id, track_id, t_ns,

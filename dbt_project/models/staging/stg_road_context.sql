@@ -1,6 +1,1 @@
--- depends_on: {{ source('silver', 'road_context') }}
-select * from {{ lake_parquet('silver/road_context/*/part-0.parquet', {
-    'drive_id': 'varchar', 't_ns': 'bigint', 'lat': 'double', 'lon': 'double',
-    'road_class': 'varchar', 'speed_limit_kph': 'double', 'junction_dist_m': 'double',
-    'in_construction_zone': 'boolean', 'match_quality': 'double', 'sun_elevation_deg': 'double',
-    'day_night': 'varchar', 'weather': 'varchar', 'weather_source': 'varchar'}) }}
+select * from {{ lake_source('silver', 'road_context', ['drive_id', 't_ns', 'lat', 'lon', 'road_class', 'speed_limit_kph', 'junction_dist_m', 'in_construction_zone', 'match_quality', 'sun_elevation_deg', 'day_night', 'weather', 'weather_source']) }}

@@ -1,3 +1,1 @@
--- depends_on: {{ source('silver', 'weather_hourly') }}
-select * from {{ lake_parquet('silver/weather_hourly/*.parquet', {
-    'drive_id': 'varchar', 'hour_start_ns': 'bigint', 'condition': 'varchar', 'source': 'varchar'}) }}
+select * from {{ lake_source('silver', 'weather_hourly', ['drive_id', 'hour_start_ns', 'condition', 'source']) }}

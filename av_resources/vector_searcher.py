@@ -11,7 +11,7 @@ synchronous methods (they run the coroutines on the searcher's own loop), not bo
 All searchers of a process share one LanceDB `Session` (index and metadata caches): the partitions an
 IVF_FLAT index loads (its full vectors, 1.5 GB per 1M x 384) are read once per process, not once per
 searcher (calibration opens one per probe count), and its index cache holds `INDEX_CACHE_BYTES`, twice
-the largest IVF_FLAT index `store.index_kind` builds.
+the largest IVF_FLAT index `vector_store.index_kind` builds.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from av_assets.embeddings.store import FLAT_MAX_BYTES, METRIC, IndexParams, index_params_of
+from av_resources.vector_store import FLAT_MAX_BYTES, METRIC, IndexParams, index_params_of
 
 INDEX_CACHE_BYTES = 2 * FLAT_MAX_BYTES
 _session = None

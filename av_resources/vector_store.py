@@ -1,6 +1,8 @@
-"""The embedding tables: LanceDB `<lake>/ml/embeddings` (one row per clip, key `clip_id`) and
-`<lake>/ml/keyframe_embeddings` (one row per redacted keyframe, key `keyframe_id`), upserted by key
-(merge_insert), with an ANN index once a table holds enough rows, and nearest-neighbour search.
+"""The vector store (resource `vector_store`, built in `av_resources/env.py`): the embedding tables,
+LanceDB `<lake>/ml/embeddings` (one row per clip, key `clip_id`) and `<lake>/ml/keyframe_embeddings`
+(one row per redacted keyframe, key `keyframe_id`), upserted by key (merge_insert), with an ANN index
+once a table holds enough rows, and nearest-neighbour search. `VectorStoreResource.clips(lake)` and
+`.keyframes(lake)` return the two tables' `EmbeddingStore`s.
 
 Index policy (`ensure_index`, measured in tests/embeddings/test_vector_index.py and bench/bench_vectors.py):
 - below `INDEX_MIN_ROWS` rows: no index, a flat scan is exact and fast;
@@ -23,7 +25,7 @@ Index policy (`ensure_index`, measured in tests/embeddings/test_vector_index.py 
   (`replace=True`) when the table grew past 4x the rows it was trained on (partitions too few) or
   outgrew IVF_FLAT;
 - searches probe the calibrated partitions (and re-rank refine_factor x k candidates of an IVF_SQ
-  index with exact distances); long-lived callers search through `searcher.VectorSearcher`. An index
+  index with exact distances); long-lived callers search through `vector_searcher.VectorSearcher`. An index
   from before calibration (`vector_ivfpq_p<partitions>`) probes max(20, partitions / 20) and re-ranks
   10 x k.
 """
@@ -35,8 +37,11 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import dagster as dg
+from pydantic import Field
+
 if TYPE_CHECKING:
-    from av_assets.embeddings.searcher import VectorSearcher
+    from av_resources.vector_searcher import VectorSearcher
 
 TABLE = "embeddings"
 KEYFRAME_TABLE = "keyframe_embeddings"
@@ -342,7 +347,7 @@ class EmbeddingStore:
 
     def searcher(self, **kw) -> VectorSearcher:
         """A reader that keeps the table open (close it, or use it as a context manager)."""
-        from av_assets.embeddings.searcher import VectorSearcher
+        from av_resources.vector_searcher import VectorSearcher
 
         return VectorSearcher(self.uri, self.table_name, self.key, self.storage_options, **kw)
 
@@ -392,3 +397,23 @@ def clip_results(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for h in hits
     ]
+
+
+class VectorStoreResource(dg.ConfigurableResource):
+    """Where the embedding tables live: LanceDB under the lake (local, CI and production, `s3://`
+    lakes included). `clips(lake)`: the clip table (`ml/clip_embeddings`, `av search like`, mining's
+    novelty); `keyframes(lake)`: the keyframe table (`ml/keyframe_embeddings`)."""
+
+    backend: str = Field(default="lancedb", description="lancedb (tables under <lake>/ml)")
+
+    def _check_backend(self) -> None:
+        if self.backend != "lancedb":
+            raise ValueError(f"unknown vector store backend {self.backend!r} (lancedb)")
+
+    def clips(self, lake) -> EmbeddingStore:
+        self._check_backend()
+        return EmbeddingStore.for_lake(lake)
+
+    def keyframes(self, lake) -> EmbeddingStore:
+        self._check_backend()
+        return EmbeddingStore.keyframes_for_lake(lake)
