@@ -1,5 +1,5 @@
 """`python -m av_cli`: the same as the `av` command."""
 
-from av_cli import main
+from av_cli.main import main
 
 main()

@@ -198,6 +198,24 @@ class LakeStorage(dg.ConfigurableResource):
                 out[path[len(root) :] if path.startswith(root) else path] = int(info.get("size") or 0)
         return dict(sorted(out.items()))
 
+    def stats(self, prefix: str = "") -> dict[str, tuple[int, float]]:
+        """{relative path: (size in bytes, modified time as epoch seconds)} under `prefix`, like `sizes`."""
+        base = self.path(prefix) if prefix else self._base
+        fs = self.fs
+        if not fs.exists(base):
+            return {}
+        root = self._base.rstrip("/") + "/"
+        out: dict[str, tuple[int, float]] = {}
+        for path, info in fs.find(base, detail=True).items():
+            path = path.replace("\\", "/")
+            if info.get("type") == "file" and not path.endswith(".part"):
+                mtime = info.get("mtime", info.get("LastModified", info.get("created")))
+                if hasattr(mtime, "timestamp"):
+                    mtime = mtime.timestamp()
+                rel = path[len(root) :] if path.startswith(root) else path
+                out[rel] = (int(info.get("size") or 0), float(mtime or 0.0))
+        return dict(sorted(out.items()))
+
     def delete(self, rel: str, recursive: bool = False) -> None:
         p = self.path(rel)
         if self.fs.exists(p):

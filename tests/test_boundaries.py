@@ -225,3 +225,12 @@ def test_dbt_models_read_lake_tables_only_through_declared_sources():
         assert not re.search(r"lake_parquet\(\s*'", text), f"{sql.name}: a lake glob spelled in SQL"
         used |= set(re.findall(r"lake_source\('(\w+)', '(\w+)'", text))
     assert used == declared, f"sources read {sorted(used)} != declared {sorted(declared)}"
+
+
+def test_the_architecture_page_lists_every_table_with_its_owner():
+    from av_contracts import tables
+
+    page = (REPO_ROOT / "docs" / "architecture.md").read_text()
+    for t in tables.all_tables():
+        row = f"| `{t.name}` | `{t.asset_key}` | {t.owner} | `{t.path}` | {t.partitioning} |"
+        assert row in page, f"docs/architecture.md lacks (or has a stale) row for table {t.name}:\n{row}"

@@ -96,9 +96,8 @@ def road_context(
     weather: WeatherResource,
     ground_truth: GroundTruthResource,
 ) -> dg.MaterializeResult:
-    from av_assets.enrich.context import gnss_fixes, road_context_frame
+    from av_assets.enrich.context import drive_road_context, road_context_summary
     from av_assets.enrich.roads import road_graph
-    from av_assets.enrich.weather import weather_for_drive
     from av_assets.enrich.zones import load_policy
 
     drive_id = context.partition_key
@@ -108,42 +107,33 @@ def road_context(
     graph = road_graph(config.osm_path, config.country)
     t1 = time.perf_counter()
     policy, policy_sha, policy_src = load_policy(lake)
-    t_ns, lat, lon = gnss_fixes(grid)
-    wx = []
-    if len(t_ns):
-        wx = weather_for_drive(
-            weather.get(),
-            drive_json=manifest.get("drive_json"),
-            lat=float(lat.mean()),
-            lon=float(lon.mean()),
-            start_ns=int(t_ns[0]),
-            end_ns=int(t_ns[-1]),
-            log=context.log.warning,
-        )
-    frame, m = road_context_frame(drive_id, t_ns, lat, lon, graph, policy, wx, sigma_m=config.gnss_sigma_m)
+    frame, m, wx = drive_road_context(
+        drive_id,
+        grid,
+        manifest.get("drive_json"),
+        graph,
+        policy,
+        weather.get,
+        sigma_m=config.gnss_sigma_m,
+        log=context.log.warning,
+    )
     t2 = time.perf_counter()
     rel = tables.ROAD_CONTEXT.rel(drive_id=drive_id)
     uri, sha = lake.write_parquet_hashed(rel, frame)
-    summary = m.summary() if m else {"matched_share": 0.0}
-    md: dict[str, Any] = {
-        "av/match_" + k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()
-    }
+    s = road_context_summary(frame, m, wx)
+    md: dict[str, Any] = {f"av/{k}": v for k, v in s.items() if k.startswith("match_")}
     md.update(
         {
-            "av/samples": frame.height,
+            "av/samples": s["samples"],
             "av/osm_source": graph.source.rsplit("/", 1)[-1],
             "av/osm_sha256": graph.sha256,
             "av/graph_load_s": round(t1 - t0, 3),
             "av/match_s": round(t2 - t1, 3),
             "av/construction_policy_sha256": policy_sha,
             "av/construction_policy_source": policy_src,
-            "av/in_construction_zone_share": float(frame["in_construction_zone"].mean() or 0.0)
-            if frame.height
-            else 0.0,
-            "av/weather_sources": dg.MetadataValue.json(sorted({w.source for w in wx})),
-            "av/road_classes": dg.MetadataValue.json(
-                {k: int(v) for k, v in frame["road_class"].value_counts().iter_rows() if k is not None}
-            ),
+            "av/in_construction_zone_share": s["in_construction_zone_share"],
+            "av/weather_sources": dg.MetadataValue.json(s["weather_sources"]),
+            "av/road_classes": dg.MetadataValue.json(s["road_classes"]),
         }
     )
     acc = _ground_truth_accuracy(ground_truth, drive_id, frame, graph) if frame.height else None
@@ -200,51 +190,16 @@ def road_context_match_quality_above_floor(
 def weather_hourly(
     context: dg.AssetExecutionContext, lake: LakeStorage, weather: WeatherResource, catalog: CatalogResource
 ) -> dg.MaterializeResult:
-    import polars as pl
-
-    from av_assets.enrich.weather import weather_for_drive
+    from av_assets.enrich.weather import weather_hourly_frame
 
     drives = _clip_index_drives(catalog)
     provider = weather.get()
-    rows = []
-    for d in drives.iter_rows(named=True):
-        manifest = (
-            lake.read_json(tables.BRONZE_MANIFEST.rel(drive_id=d["drive_id"]))
-            if lake.exists(tables.BRONZE_MANIFEST.rel(drive_id=d["drive_id"]))
-            else {}
-        )
-        for w in weather_for_drive(
-            provider,
-            drive_json=manifest.get("drive_json"),
-            lat=d["lat"],
-            lon=d["lon"],
-            start_ns=d["t_start_ns"],
-            end_ns=d["t_end_ns"],
-            log=context.log.warning,
-        ):
-            rows.append(
-                {
-                    "drive_id": d["drive_id"],
-                    "lat": d["lat"],
-                    "lon": d["lon"],
-                    "provider": provider.name,
-                    **w.as_dict(),
-                }
-            )
-    schema = {
-        "drive_id": pl.String,
-        "lat": pl.Float64,
-        "lon": pl.Float64,
-        "provider": pl.String,
-        "hour_start_ns": pl.Int64,
-        "condition": pl.String,
-        "source": pl.String,
-        "temperature_c": pl.Float64,
-        "precipitation_mm": pl.Float64,
-        "cloud_cover_pct": pl.Float64,
-        "weather_code": pl.Int64,
-    }
-    frame = pl.DataFrame(rows, schema=schema, orient="row").sort("drive_id", "hour_start_ns")
+
+    def drive_json(drive_id: str):
+        rel = tables.BRONZE_MANIFEST.rel(drive_id=drive_id)
+        return (lake.read_json(rel) if lake.exists(rel) else {}).get("drive_json")
+
+    frame = weather_hourly_frame(drives.to_dicts(), provider, drive_json, log=context.log.warning)
     uri, sha = lake.write_parquet_hashed(tables.WEATHER_HOURLY.rel(), frame)
     return lineage_result(
         drive_ids=drives["drive_id"].to_list(),

@@ -104,3 +104,53 @@ def road_context_frame(
         schema={k: getattr(pl, v) for k, v in ROAD_CONTEXT_SCHEMA.items()},
     )
     return frame, m
+
+
+def drive_road_context(
+    drive_id: str,
+    grid: Any,
+    drive_json: dict[str, Any] | None,
+    graph: RoadGraph,
+    zones_policy: dict[str, Any],
+    weather_provider,
+    *,
+    sigma_m: float | None = None,
+    log=None,
+) -> tuple[Any, MatchResult | None, list[WeatherObs]]:
+    """(road context frame, match result, hourly weather) of one drive from its 10 Hz signals grid:
+    GNSS fixes, the drive's weather at their centroid (`weather_provider()` is called only when the
+    drive has fixes) and `road_context_frame`."""
+    from av_assets.enrich.weather import weather_for_drive
+
+    t_ns, lat, lon = gnss_fixes(grid)
+    wx: list[WeatherObs] = []
+    if len(t_ns):
+        wx = weather_for_drive(
+            weather_provider(),
+            drive_json=drive_json,
+            lat=float(lat.mean()),
+            lon=float(lon.mean()),
+            start_ns=int(t_ns[0]),
+            end_ns=int(t_ns[-1]),
+            log=log,
+        )
+    frame, m = road_context_frame(drive_id, t_ns, lat, lon, graph, zones_policy, wx, sigma_m=sigma_m)
+    return frame, m, wx
+
+
+def road_context_summary(frame: Any, m: MatchResult | None, weather: Sequence[WeatherObs]) -> dict[str, Any]:
+    """The numbers `silver/road_context` reports: the match summary (`match_<k>`, floats to 4 places),
+    samples, share in a construction zone, weather sources and samples per road class."""
+    summary = m.summary() if m else {"matched_share": 0.0}
+    out: dict[str, Any] = {
+        "match_" + k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()
+    }
+    out["samples"] = frame.height
+    out["in_construction_zone_share"] = (
+        float(frame["in_construction_zone"].mean() or 0.0) if frame.height else 0.0
+    )
+    out["weather_sources"] = sorted({w.source for w in weather})
+    out["road_classes"] = {
+        k: int(v) for k, v in frame["road_class"].value_counts().iter_rows() if k is not None
+    }
+    return out

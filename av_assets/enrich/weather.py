@@ -54,3 +54,53 @@ def weather_for_drive(
         if log:
             log(f"weather provider {getattr(provider, 'name', provider)} failed ({exc}); climatology used")
         return OfflineWeatherProvider().hourly(lat, lon, start_ns, end_ns)
+
+
+WEATHER_HOURLY_SCHEMA = {
+    "drive_id": "String",
+    "lat": "Float64",
+    "lon": "Float64",
+    "provider": "String",
+    "hour_start_ns": "Int64",
+    "condition": "String",
+    "source": "String",
+    "temperature_c": "Float64",
+    "precipitation_mm": "Float64",
+    "cloud_cover_pct": "Float64",
+    "weather_code": "Int64",
+}
+
+
+def weather_hourly_frame(
+    drives: list[dict[str, Any]],
+    provider: WeatherProvider,
+    drive_json: Callable[[str], Mapping[str, Any] | None],
+    log: Callable[[str], None] | None = None,
+) -> Any:
+    """`silver/weather_hourly` (polars.DataFrame, sorted by drive and hour): `weather_for_drive` at each
+    drive's GPS centroid over its time span; `drives` rows carry drive_id, lat, lon, t_start_ns,
+    t_end_ns and `drive_json(drive_id)` gives the drive's own report (None when unknown)."""
+    import polars as pl
+
+    rows = []
+    for d in drives:
+        for w in weather_for_drive(
+            provider,
+            drive_json=drive_json(d["drive_id"]),
+            lat=d["lat"],
+            lon=d["lon"],
+            start_ns=d["t_start_ns"],
+            end_ns=d["t_end_ns"],
+            log=log,
+        ):
+            rows.append(
+                {
+                    "drive_id": d["drive_id"],
+                    "lat": d["lat"],
+                    "lon": d["lon"],
+                    "provider": provider.name,
+                    **w.as_dict(),
+                }
+            )
+    schema = {k: getattr(pl, v) for k, v in WEATHER_HOURLY_SCHEMA.items()}
+    return pl.DataFrame(rows, schema=schema, orient="row").sort("drive_id", "hour_start_ns")

@@ -2,9 +2,14 @@
 
 Readiness (docs/ingest.md): a drive folder is ready when the offload tool's completion marker
 `_OFFLOAD_COMPLETE` exists (written last), OR when its listing (file names and sizes) has not changed
-for `quiet_seconds` across sensor ticks (for offload tools that write no marker). The cursor remembers
-every picked folder with the listing signature it was picked with, and the pending folders with their
-last signature and when it was first seen.
+for `quiet_seconds` across sensor ticks (for offload tools that write no marker).
+
+The cursor is bounded (docs/decisions.md): a high-water mark `hwm` = the newest modification time
+of any picked folder (its newest file: the marker, when there is one), the folders picked within
+`lookback` seconds of that mark (so two drives with the same mtime, or one listed a little late, are
+each picked once), and the pending folders (incomplete offloads still in the landing zone). A folder
+whose newest file is older than `hwm - lookback` and that is not pending was handled before.
+A cursor of the old format ({"picked": {prefix: sig}, "pending": ...}) is migrated on its first tick.
 """
 
 import hashlib
@@ -24,15 +29,15 @@ JOB_NAME = "ingest_drive_job"
 DEFAULT_QUIET_SECONDS = float(os.environ.get("AV_INGEST_QUIET_SECONDS", "300"))
 
 
-def landing_folders(lake: LakeStorage) -> dict[str, dict[str, int]]:
-    """{'landing/<vehicle>/<drive>': {relative file: size}} for every drive folder in the landing zone."""
-    out: dict[str, dict[str, int]] = {}
-    for rel, size in lake.sizes("landing").items():
+def landing_folders(lake: LakeStorage) -> dict[str, dict[str, tuple[int, float]]]:
+    """{'landing/<vehicle>/<drive>': {relative file: (size, mtime)}} for every drive folder."""
+    out: dict[str, dict[str, tuple[int, float]]] = {}
+    for rel, stat in lake.stats("landing").items():
         parts = rel.split("/")
         if len(parts) < 4:
             continue
         prefix = "/".join(parts[:3])
-        out.setdefault(prefix, {})["/".join(parts[3:])] = size
+        out.setdefault(prefix, {})["/".join(parts[3:])] = stat
     return out
 
 
@@ -40,29 +45,65 @@ def signature(listing: dict[str, int]) -> str:
     return hashlib.sha256(json.dumps(sorted(listing.items())).encode()).hexdigest()[:16]
 
 
-def evaluate(lake: LakeStorage, cursor: str | None, now: float, quiet_seconds: float = DEFAULT_QUIET_SECONDS):
-    """Plain logic of the sensor: (ready [(prefix, sig)], new cursor dict)."""
+def lookback_for(quiet_seconds: float) -> float:
+    """How far behind the high-water mark a newly listed folder is still considered new."""
+    return max(3600.0, 2 * quiet_seconds)
+
+
+def _ready_time(files: dict[str, tuple[int, float]]) -> float:
+    return max((m for _, m in files.values()), default=0.0)
+
+
+def _read_state(cursor: str | None, folders: dict[str, dict[str, tuple[int, float]]]):
     state = json.loads(cursor) if cursor else {}
-    picked: dict[str, str] = state.get("picked", {})
     pending: dict[str, list] = state.get("pending", {})
+    if state.get("v") == 2:
+        return dict(state.get("picked", {})), pending, state.get("hwm")
+    # old format {"picked": {prefix: sig}}: the picked folders still landed give the mark
+    picked = {p: _ready_time(folders[p]) for p in state.get("picked", {}) if p in folders}
+    return picked, pending, max(picked.values(), default=None)
+
+
+def evaluate_folders(
+    folders: dict[str, dict[str, tuple[int, float]]],
+    cursor: str | None,
+    now: float,
+    quiet_seconds: float = DEFAULT_QUIET_SECONDS,
+    lookback: float | None = None,
+):
+    """Plain logic of the sensor over a listing: (ready [(prefix, sig)], new cursor dict)."""
+    lookback = lookback_for(quiet_seconds) if lookback is None else lookback
+    picked, pending, hwm = _read_state(cursor, folders)
     ready = []
-    for prefix, listing in sorted(landing_folders(lake).items()):
+    for prefix, files in sorted(folders.items()):
         if prefix in picked:
             continue
-        sig = signature({k: v for k, v in listing.items() if k != COMPLETE_MARKER})
-        if COMPLETE_MARKER in listing:
+        t = _ready_time(files)
+        if hwm is not None and t < hwm - lookback and prefix not in pending:
+            continue  # picked long ago (its entry aged out of the cursor)
+        sig = signature({k: size for k, (size, _) in files.items() if k != COMPLETE_MARKER})
+        if COMPLETE_MARKER in files:
             ready.append((prefix, sig))
+            picked[prefix] = t
             pending.pop(prefix, None)
             continue
         last = pending.get(prefix)
         if last is None or last[0] != sig:
             pending[prefix] = [sig, now]
-        elif now - last[1] >= quiet_seconds and "drive.json" in listing:
+        elif now - last[1] >= quiet_seconds and "drive.json" in files:
             ready.append((prefix, sig))
+            picked[prefix] = t
             pending.pop(prefix, None)
-    for prefix, sig in ready:
-        picked[prefix] = sig
-    return ready, {"picked": picked, "pending": pending}
+    hwm = max([hwm or 0.0, *picked.values()]) if (picked or hwm is not None) else None
+    if hwm is not None:
+        picked = {p: t for p, t in picked.items() if t >= hwm - lookback}
+    pending = {p: v for p, v in pending.items() if p in folders}
+    return ready, {"v": 2, "hwm": hwm, "picked": picked, "pending": pending}
+
+
+def evaluate(lake: LakeStorage, cursor: str | None, now: float, quiet_seconds: float = DEFAULT_QUIET_SECONDS):
+    """Plain logic of the sensor: (ready [(prefix, sig)], new cursor dict)."""
+    return evaluate_folders(landing_folders(lake), cursor, now, quiet_seconds)
 
 
 @dg.sensor(

@@ -24,8 +24,10 @@ TRACKS = dg.AssetKey(["silver", "object_tracks"])
 POLICY = dg.AssetKey(["ops", "trigger_policy"])
 POLICY_CURRENT = "ops/trigger_policy/current.json"
 
-# New drives are picked up when their inputs exist; on the hour, drives whose inputs (clips, tracks,
-# road context) or the trigger policy changed since the last tick are re-detected.
+# New drives are picked up when their inputs exist; at most once an hour, drives whose inputs (clips,
+# tracks, road context) or the trigger policy changed since the drive was last handled are
+# re-detected. (`.since(_TICK)` needed the change to land between the tick and the next evaluation,
+# so a policy published at 10:20 never re-triggered anything: tests/platform/test_policies.py.)
 _TICK = dg.AutomationCondition.cron_tick_passed("0 * * * *", "UTC")
 HOURLY_OVER_NEW_CLIPS = (
     dg.AutomationCondition.on_missing()
@@ -33,10 +35,10 @@ HOURLY_OVER_NEW_CLIPS = (
         _TICK.since_last_handled()
         & dg.AutomationCondition.any_deps_match(
             dg.AutomationCondition.newly_updated() | dg.AutomationCondition.will_be_requested()
-        ).since(_TICK)
+        ).since_last_handled()
         & ~dg.AutomationCondition.any_deps_missing()
         & ~dg.AutomationCondition.in_progress()
-    ).with_label("hourly: inputs or policy changed since the last tick")
+    ).with_label("hourly: inputs or policy changed since the drive was last handled")
 ).with_label("new drive, or hourly over changed clips/policy")
 
 

@@ -193,4 +193,6 @@ def parse_policy(doc: Any) -> dict[str, Any]:
     if not isinstance(doc.get("version", TriggerPolicy.version), str):
         raise ValueError("`version` must be a string")
     return TriggerPolicy.from_dict(doc).as_dict()
+
+
 EVENT_TYPES = ("cut_in", "harsh_brake", "stationary_hazard", "disengagement", "speeding", "lane_change")

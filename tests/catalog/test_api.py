@@ -263,7 +263,7 @@ def test_docs_page_works_offline_in_a_real_browser(api):
 def test_api_serve_help():
     from typer.testing import CliRunner
 
-    from av_cli import app
+    from av_cli.main import app
 
     out = CliRunner().invoke(app, ["api", "serve", "--help"])
     assert out.exit_code == 0 and "--port" in out.output and "--host" in out.output
@@ -290,7 +290,7 @@ def test_a_missing_lake_answers_empty_and_is_not_created(tmp_path):
     # the CLI's text search says the lake has no clips (exit 2), as `av search like` does
     from typer.testing import CliRunner
 
-    from av_cli import app
+    from av_cli.main import app
 
     res = CliRunner().invoke(app, ["search", "text", "night rain"], env={"AV_LAKE_ROOT": str(root)})
     assert res.exit_code == 2 and "no clips in the text index" in res.output, res.output

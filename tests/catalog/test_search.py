@@ -66,7 +66,7 @@ def lake_with_text(tmp_path, monkeypatch):
 def _cli(*args):
     from typer.testing import CliRunner
 
-    from av_cli import app
+    from av_cli.main import app
 
     return CliRunner().invoke(app, list(args))
 

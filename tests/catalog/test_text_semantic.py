@@ -219,7 +219,7 @@ def test_paraphrases_work_where_full_text_fails(fleet):
 def _cli(*args):
     from typer.testing import CliRunner
 
-    from av_cli import app
+    from av_cli.main import app
 
     return CliRunner().invoke(app, ["search", "text", *args])
 

@@ -61,7 +61,7 @@ def _table(lake):
 def _like(*args):
     from typer.testing import CliRunner
 
-    from av_cli import app
+    from av_cli.main import app
 
     return CliRunner().invoke(app, ["search", "like", *args])
 

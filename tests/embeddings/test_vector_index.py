@@ -130,7 +130,7 @@ def test_optimize_after_more_rows_keeps_index_and_recall(store):
 def test_retrain_when_table_outgrew_index(tmp_path, monkeypatch):
     """An index trained on 256 rows is rebuilt once the table is > 4x larger: more partitions, and
     IVF_SQ with an exact re-rank once the vectors outgrow IVF_FLAT's memory budget."""
-    from av_assets.embeddings import store as store_mod
+    from av_resources import vector_store as store_mod
     from av_resources.lake import LakeStorage
 
     monkeypatch.setattr(store_mod, "FLAT_MAX_BYTES", 1000 * DIM * 4)  # flat up to 1,000 rows
@@ -201,7 +201,7 @@ def test_async_searcher_matches_sync_and_sees_new_rows(store):
 def test_a_missing_lake_is_reported_and_not_created(tmp_path):
     from typer.testing import CliRunner
 
-    from av_cli import app
+    from av_cli.main import app
     from av_resources.lake import LakeStorage
 
     root = tmp_path / "no-lake-here"

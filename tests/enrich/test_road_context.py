@@ -141,6 +141,7 @@ def test_road_context_asset_noisy_gnss_policy_and_accuracy(fleet_drive, tmp_path
     assert set(frame["weather_source"]) == {"climatology"}
     assert frame["speed_limit_kph"].null_count() == 0 and (frame["junction_dist_m"] >= 0).all()
 
-    # the policy is an observable asset whose data version is that hash
-    (obs,) = construction_zones(dg.build_asset_context(resources={"lake": lake}))
-    assert obs.data_version.value == md["av/construction_policy_sha256"].value
+    # the policy is a versioned policy asset whose data version is that hash
+    res = dg.materialize([construction_zones], instance=instance, resources={"lake": lake})
+    (mat,) = res.asset_materializations_for_node("ops__construction_zones")
+    assert mat.tags["dagster/data_version"] == md["av/construction_policy_sha256"].value

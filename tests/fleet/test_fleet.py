@@ -7,7 +7,6 @@ AnyReader, cantools with the opendbc DBC) and independent re-computations, never
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import math
@@ -461,24 +460,3 @@ def test_cli_json_summary_and_exit_codes(tmp_path):
         )
         assert p.returncode == 2, (bad, p.stdout)
         assert set(json.loads(p.stdout)) == {"error", "exit_code"}, (bad, p.stdout)  # still one JSON document
-
-
-def test_fleet_imports_only_the_platform_contracts():
-    for path in (REPO / "av_fleet").rglob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for n in names:
-                if n.split(".")[0] in ("av_assets", "av_resources"):
-                    assert n.startswith("av_assets.contracts"), f"{path}: imports {n}"
-    for path in list((REPO / "av_assets").rglob("*.py")) + list((REPO / "av_resources").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                assert not any(a.name.split(".")[0] == "av_fleet" for a in node.names), path
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                # the CLI registration names "av_fleet.cli:app" as a string; nothing imports av_fleet
-                assert node.module.split(".")[0] != "av_fleet", path

@@ -134,7 +134,7 @@ def test_ingest_job_is_in_the_root_definitions():
 
 
 def test_cli_ingest_json_exit_codes_and_quarantine(tmp_path, drives, monkeypatch):
-    from av_cli import app
+    from av_cli.main import app
 
     monkeypatch.setenv("AV_LAKE_ROOT", str(tmp_path / "lake"))
     runner = CliRunner()

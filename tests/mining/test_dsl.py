@@ -142,7 +142,7 @@ def test_cli_lists_the_atoms_and_requires_a_query():
     from typer.testing import CliRunner
 
     from av_assets.mining.atoms import ATOMS
-    from av_cli import app
+    from av_cli.main import app
 
     r = CliRunner().invoke(app, ["mine", "--atoms", "--json"])
     assert r.exit_code == 0, r.output

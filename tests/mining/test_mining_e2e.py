@@ -20,7 +20,7 @@ def fleet(mining_fleet):
 def _mine(*args):
     from typer.testing import CliRunner
 
-    from av_cli import app
+    from av_cli.main import app
 
     return CliRunner().invoke(app, ["mine", *args])
 

@@ -106,7 +106,7 @@ def tmp_lake(tmp_path, monkeypatch):
 
 
 def _cli(*args):
-    from av_cli import app
+    from av_cli.main import app
 
     return CliRunner().invoke(app, ["verify", *args])
 

@@ -107,3 +107,26 @@ def test_logger_offset_and_despike():
     fixed = despike(bad)
     assert np.abs(fixed - v).max() < 0.5 and np.array_equal(fixed[:90], v[:90])  # burst gone
     assert np.array_equal(despike(v), v)  # a clean ramp is untouched
+
+
+def test_clock_offset_rows_one_per_sensor():
+    from av_assets.sync.signals import CLOCK_OFFSETS_SCHEMA, clock_offset_rows
+
+    clock = {
+        "reference": "imu",
+        "offsets_ns": {"imu": 0, "cam": 2_000_000},
+        "estimated": {"cam": {"score": 0.9}},
+        "flagged": False,
+    }
+    rows = clock_offset_rows("d1", clock)
+    assert rows.columns == list(CLOCK_OFFSETS_SCHEMA)
+    assert rows.to_dicts()[1] == {
+        "drive_id": "d1",
+        "sensor": "cam",
+        "offset_ns": 2_000_000,
+        "estimated": True,
+        "score": 0.9,
+        "reference": "imu",
+        "flagged": False,
+    }
+    assert not rows["estimated"][0] and rows["score"].is_nan()[0]
