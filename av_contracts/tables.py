@@ -305,6 +305,12 @@ DRIVES = _table(
         "start_time": "VARCHAR",
         "status": "VARCHAR",
         "message_count": "BIGINT",
+        "t_first_ns": "BIGINT",
+        "t_last_ns": "BIGINT",
+        "files": "BIGINT",
+        "bytes": "BIGINT",
+        "warnings": "BIGINT",
+        "reason": "VARCHAR",
     },
 )
 FILES = _table(

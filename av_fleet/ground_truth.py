@@ -4,12 +4,15 @@ The JSON (schema: av_contracts/schemas/ground_truth.schema.json) holds the event
 negatives (`near_misses`), the track list, conditions, faults and references to the bulky tables:
   <drive_id>.cuboids.parquet  one row per (camera frame time, track): 3D cuboid in base_link and map
   <drive_id>.boxes2d.parquet  one row per (camera frame, visible object | face | plate): 2D box
-  <drive_id>.ego.parquet      the ego trajectory at 100 Hz (t_ns, lat, lon, speed, accel, ...)
+  <drive_id>.ego_trajectory.parquet  the ego trajectory at 100 Hz (t_ns, lat, lon, speed, accel, ...)
+  <drive_id>.masks.parquet    one row per rendered camera frame: its segmentation mask, a PNG of class
+                              indices (SEG_CLASSES) at the camera's native resolution
 Pipelines never read this; evaluation does.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -20,6 +23,9 @@ import pyarrow.parquet as pq
 from av_contracts.taxonomy import EVENT_TYPES, OBJECT_CLASSES
 
 GT_SCHEMA_VERSION = 1
+# the contract's segmentation taxonomy (CONTRACTS.md, `label_masks.classes`): a mask pixel's value is
+# the index into this tuple
+SEG_CLASSES: tuple[str, ...] = ("background", "drivable", "lane_marking")
 
 CUBOID_SCHEMA = pa.schema(
     [
@@ -60,11 +66,25 @@ BOX_SCHEMA = pa.schema(
         ("depth_m", pa.float64()),
         ("truncated", pa.bool_()),
         ("stamp_ns", pa.int64()),  # the frame's header stamp (camera clock); t_ns is true time
-        ("visible_fraction", pa.float64()),  # faces/plates: share of their pixels visible; null for objects
+        # objects: share of their silhouette's pixels that are front-most and inside the image;
+        # faces/plates: share of their pixels visible (docs/fleet.md gives both definitions)
+        ("visible_fraction", pa.float64()),
         ("min_px", pa.float64()),  # faces/plates: the box's smaller side in px
         ("flag", pa.string()),  # faces/plates: ok | occluded | too_small
         ("text", pa.string()),  # plates: the characters
         ("style", pa.string()),  # plates: the plate style
+    ]
+)
+MASK_SCHEMA = pa.schema(
+    [
+        ("t_ns", pa.int64()),  # true time, as the frame's boxes_2d / cuboids rows
+        ("sensor", pa.string()),
+        ("stamp_ns", pa.int64()),  # the frame's header stamp (camera clock)
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("drivable_px", pa.int64()),
+        ("lane_marking_px", pa.int64()),
+        ("png", pa.binary()),  # 8-bit greyscale PNG, pixel value = index into SEG_CLASSES
     ]
 )
 EGO_SCHEMA = pa.schema(
@@ -93,6 +113,7 @@ class GroundTruthCollector:
         self.frames: list[int] = []
         self.stamps: list[int] = []
         self.pii_boxes: list[dict] = []
+        self.masks: dict[str, list] = {f.name: [] for f in MASK_SCHEMA}
 
     def add_frame(
         self,
@@ -103,7 +124,11 @@ class GroundTruthCollector:
         to_latlon,
         stamp_ns: int | None = None,
         pii: list[dict] | None = None,
+        visibility: dict[str, float] | None = None,
+        segmentation: np.ndarray | None = None,
     ) -> None:
+        """One rendered camera frame: cuboids of `objects`, object `boxes` (with their `visibility` by
+        track uuid), face/plate items `pii`, and the frame's `segmentation` (class indices)."""
         self.frames.append(t_ns)
         self.stamps.append(t_ns if stamp_ns is None else stamp_ns)
         c = self.cuboids
@@ -149,7 +174,7 @@ class GroundTruthCollector:
                 ("depth_m", depth),
                 ("truncated", trunc),
                 ("stamp_ns", self.stamps[-1]),
-                ("visible_fraction", None),
+                ("visible_fraction", None if visibility is None else visibility.get(ob["uid"], 0.0)),
                 ("min_px", None),
                 ("flag", None),
                 ("text", None),
@@ -172,11 +197,49 @@ class GroundTruthCollector:
                 entry["ignored"].append({"kind": it["kind"], "box": box, "flag": it["flag"]})
         if pii:
             self.pii_boxes.append(entry)
+        if segmentation is not None:
+            self.add_mask(t_ns, sensor, self.stamps[-1], segmentation)
+
+    def add_mask(self, t_ns: int, sensor: str, stamp_ns: int, seg: np.ndarray) -> None:
+        counts = np.bincount(seg.ravel(), minlength=len(SEG_CLASSES))
+        assert len(counts) == len(SEG_CLASSES), "mask value outside SEG_CLASSES"
+        m = self.masks
+        for k, v in (
+            ("t_ns", t_ns),
+            ("sensor", sensor),
+            ("stamp_ns", stamp_ns),
+            ("width", seg.shape[1]),
+            ("height", seg.shape[0]),
+            ("drivable_px", int(counts[1])),
+            ("lane_marking_px", int(counts[2])),
+            ("png", mask_png(seg)),
+        ):
+            m[k].append(v)
+
+
+def mask_png(seg: np.ndarray) -> bytes:
+    """8-bit greyscale PNG of a class-index mask; deterministic (Pillow writes no time or text chunk)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(seg, dtype=np.uint8), mode="L").save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
 
 
 def _write_parquet(path: Path, cols: dict[str, list] | dict[str, np.ndarray], schema: pa.Schema) -> int:
     table = pa.Table.from_pydict({f.name: cols[f.name] for f in schema}, schema=schema)
-    pq.write_table(table, path, compression="zstd", write_statistics=True)
+    binary = [f.name for f in schema if pa.types.is_binary(f.type)]  # already-compressed blobs (PNG)
+    if not binary:
+        pq.write_table(table, path, compression="zstd", write_statistics=True)
+        return table.num_rows
+    plain = [f.name for f in schema if f.name not in binary]
+    pq.write_table(
+        table,
+        path,
+        compression={f.name: "none" if f.name in binary else "zstd" for f in schema},
+        use_dictionary=plain,
+        write_statistics=plain,
+    )
     return table.num_rows
 
 
@@ -196,6 +259,7 @@ def write_ground_truth(
         ("cuboids", collector.cuboids, CUBOID_SCHEMA),
         ("boxes_2d", collector.boxes, BOX_SCHEMA),
         ("ego_trajectory", ego_cols, EGO_SCHEMA),
+        ("masks", collector.masks, MASK_SCHEMA),
     ):
         name = f"{drive_id}.{key}.parquet"
         rows = _write_parquet(gt_dir / name, cols, schema)
@@ -206,6 +270,7 @@ def write_ground_truth(
     doc = dict(doc)
     doc["tracks_table"] = refs["cuboids"]
     doc["camera_frames"][0]["boxes"] = refs["boxes_2d"]
+    doc["camera_frames"][0]["masks"] = dict(refs["masks"], classes=list(SEG_CLASSES), encoding="png_l8")
     doc["ego_trajectory"] = refs["ego_trajectory"]
     doc["pii_boxes"] = collector.pii_boxes
     path = gt_dir / f"{drive_id}.json"

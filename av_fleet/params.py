@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GENERATOR_NAME = "av_fleet"
-GENERATOR_VERSION = "0.2.0"  # bump on any change that alters output bytes for a given seed
+GENERATOR_VERSION = "0.3.0"  # bump on any change that alters output bytes for a given seed
 SOFTWARE_VERSION = "avstack-sim 0.1.0"  # what drive.json reports as the vehicle software
 PLATFORM = "sim-toyota-rav4"
 CAN_DBC = "toyota_nodsu_pt_generated"  # an opendbc DBC name (opendbc.get_generated_dbcs())

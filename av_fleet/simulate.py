@@ -242,7 +242,17 @@ def generate_drive(out: Path, plan: DrivePlan) -> dict:
                 pb = cam_mod.project_box(corners, intr)
                 if pb is not None:
                     boxes.append((ob, *pb))
-            gt.add_frame(t_true, "camera_front", objs, boxes, graph.to_latlon, stamp_ns=st, pii=pii)
+            gt.add_frame(
+                t_true,
+                "camera_front",
+                objs,
+                boxes,
+                graph.to_latlon,
+                stamp_ns=st,
+                pii=pii,
+                visibility=renderer.visibility,
+                segmentation=renderer.segmentation,
+            )
         if k % every["lidar"] == 0 and drops["lidar_top"][k]:
             dropped["lidar_top"].append(t_true)
         elif k % every["lidar"] == 0:

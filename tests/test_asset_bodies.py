@@ -20,10 +20,6 @@ ASSET_DECORATORS = {
     "multi_observable_source_asset",
     "dbt_assets",
 }
-# Known long bodies owned elsewhere; each entry must still be too long (remove it once it is thin).
-KNOWN_LONG = {
-    "av_assets/gold/assets.py:gold_dbt",  # the dbt assets (gold domain)
-}
 
 
 def _decorator_name(node: ast.expr) -> str | None:
@@ -58,10 +54,8 @@ def test_the_walk_finds_the_assets():
 
 def test_asset_bodies_are_at_most_a_screen_long():
     lengths = asset_function_lengths(REPO_ROOT)
-    offenders = {k: n for k, n in sorted(lengths.items()) if n > MAX_LINES and k not in KNOWN_LONG}
+    offenders = {k: n for k, n in sorted(lengths.items()) if n > MAX_LINES}
     assert not offenders, (
         f"asset bodies longer than {MAX_LINES} lines (move the loop into the plain module beside the "
         f"asset, keep the asset a thin wrapper): " + ", ".join(f"{k} ({n})" for k, n in offenders.items())
     )
-    stale = sorted(k for k in KNOWN_LONG if lengths.get(k, 0) <= MAX_LINES)
-    assert not stale, f"no longer long (or gone), drop from KNOWN_LONG: {stale}"

@@ -5,12 +5,12 @@ import contextlib
 import os
 import warnings
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from av_contracts import tables
 from av_resources.lake import LakeStorage
 
 OWNERS = ["team:perception-data"]
@@ -84,13 +84,6 @@ def _dbt_env(lake: LakeStorage) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def gold_rel(model: str) -> str:
-    """What a reader of gold `model` opens: the per-drive partitions' glob, or the cube's one file."""
-    from av_assets.gold.incremental import PER_DRIVE_MODELS, whole_rel
-
-    return f"gold/{model}/*/part-0.parquet" if model in PER_DRIVE_MODELS else whole_rel(model)
-
-
 def read_gold(lake: LakeStorage, model: str):
     """A gold model as one polars DataFrame (every drive's partition; empty when none exists)."""
     import polars as pl
@@ -99,7 +92,7 @@ def read_gold(lake: LakeStorage, model: str):
 
     if model not in PER_DRIVE_MODELS:
         return lake.read_parquet(whole_rel(model))
-    rels = lake.list(f"gold/{model}", "drive_id=*/part-0.parquet")
+    rels = lake.list(tables.table(model).root, "drive_id=*/part-0.parquet")
     frames = [lake.read_parquet(r) for r in rels]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
@@ -124,7 +117,10 @@ def _lineage(
     if model in PER_DRIVE_MODELS:
         rows, sha, all_drives = model_totals(states, model)
         md = lineage_metadata(
-            drive_ids=pub.drives, content_sha256=sha, uri=lake.uri(f"gold/{model}"), schema=pub.schema
+            drive_ids=pub.drives,
+            content_sha256=sha,
+            uri=lake.uri(tables.table(model).root),
+            schema=pub.schema,
         )
         md["av/rows_written"] = pub.rows_written
         md["av/drives_removed"] = dg.MetadataValue.json(removed)
@@ -136,7 +132,7 @@ def _lineage(
         md = lineage_metadata(
             drive_ids=all_drives,
             content_sha256=sha256_bytes(data),
-            uri=lake.uri(f"gold/{model}.parquet"),
+            uri=lake.uri(tables.table(model).rel()),
             schema=[(f.name, str(f.type)) for f in table.schema],
         )
         md["av/drive_count"] = len(all_drives)
@@ -182,22 +178,13 @@ def gold_dbt_assets():
         from av_assets.gold.project import run_target_path
         from av_assets.platform.lineage import DRIVE_IDS_KEY
 
-        # which drives: the explicit list, else those whose inputs changed; drives gone are removed
-        # first, so the cube built below no longer counts them
-        fingerprints = inc.input_fingerprints(lake, inc.code_fingerprint(project.project_dir))
-        plan = inc.plan_drives(
-            fingerprints, inc.read_states(lake), drive_ids=config.drive_ids, full_refresh=config.full_refresh
-        )
+        plan = inc.start_run(lake, project.project_dir, config.drive_ids, config.full_refresh)
         context.log.info(
             f"gold: building {len(plan.build)} drive(s) ({plan.reason}), removing {len(plan.remove)}: "
             f"{plan.build[:20]}{' ...' if len(plan.build) > 20 else ''}"
         )
-        inc.remove_drives(lake, plan.remove)
-        for model in inc.PER_DRIVE_MODELS:  # the single files of the non-incremental layout
-            lake.delete(inc.whole_rel(model))
         run = f"{context.run.run_id}-{uuid.uuid4().hex[:8]}"
-        if not lake.is_s3:
-            Path(lake.path(inc.run_prefix(run))).mkdir(parents=True, exist_ok=True)  # COPY makes no folders
+        inc.open_run_folder(lake, run)
         dbt_vars = json.dumps({"drive_ids": plan.build, "gold_run": run})
         try:
             with _dbt_env(lake):
@@ -211,53 +198,47 @@ def gold_dbt_assets():
                 # row counts and column schema come from the published Parquet (dbt-duckdb runs in
                 # memory, so dagster-dbt's fetch_row_counts/fetch_column_metadata cannot reopen it)
                 events = list(invocation.stream())
-            built: dict[str, Any] = {}
-            for event in events:
-                key = getattr(event, "asset_key", None)
-                if key is None and isinstance(event, dg.Output):
-                    key = context.asset_key_for_output(event.output_name)
-                if isinstance(event, dg.Output | dg.MaterializeResult | dg.AssetMaterialization) and key:
-                    built[key.path[-1]] = key
-            # publish: per-drive models first (one atomic write per drive), then the cube
-            published: dict[str, Any] = {}
-            for model in inc.PER_DRIVE_MODELS:
-                if model in built and lake.exists(inc.staged_rel(run, model)):
-                    published[model] = inc.publish_per_drive(lake, run, model, plan.build)
-            inc.write_states(lake, plan.build, plan, published, run)
-            for model in inc.WHOLE_MODELS:
-                if model in built and lake.exists(inc.staged_rel(run, model)):
-                    published[model] = inc.publish_whole(lake, run, model)
+            built = {k.path[-1] for k in (_materialised_key(e, context) for e in events) if k}
+            published = inc.publish_run(lake, run, plan, built)
         finally:
             lake.delete(inc.run_prefix(run), recursive=True)
         states = inc.read_states(lake)
         for event in events:
-            key = getattr(event, "asset_key", None)
-            if key is None and isinstance(event, dg.Output):
-                key = context.asset_key_for_output(event.output_name)
-            if (
-                isinstance(event, dg.Output | dg.MaterializeResult | dg.AssetMaterialization)
-                and key is not None
-                and key.path[0] == "gold"
-                and key.path[-1] in published
-            ):
+            key = _materialised_key(event, context)
+            if key is not None and key.path[0] == "gold" and key.path[-1] in published:
                 extra = _lineage(lake, key.path[-1], published, states, plan.remove)
                 event = _with_metadata(event, context, extra)
                 context.log.debug(f"{key.to_user_string()}: {extra[DRIVE_IDS_KEY]}")
             yield event
-        if not invocation.is_successful():
-            # Failed tests are reported as failed checks above; a failed model is a failed step.
-            failed = (
-                [
-                    e.raw_event["data"]["node_info"]["unique_id"]
-                    for e in invocation.get_error_events()
-                    if "node_info" in e.raw_event.get("data", {})
-                ]
-                if hasattr(invocation, "get_error_events")
-                else []
-            )
-            if any(u.startswith("model.") for u in failed) or not failed:
-                invocation.wait()
-                if invocation.process.returncode not in (0, 1) or any(u.startswith("model.") for u in failed):
-                    raise RuntimeError(f"dbt build failed: {failed or invocation.get_error()}")
+        _raise_if_a_model_failed(invocation)
 
     return gold_dbt
+
+
+def _materialised_key(event, context) -> dg.AssetKey | None:
+    """The asset a dbt event materialised (None for logs, check results and the like)."""
+    if not isinstance(event, dg.Output | dg.MaterializeResult | dg.AssetMaterialization):
+        return None
+    key = getattr(event, "asset_key", None)
+    if key is None and isinstance(event, dg.Output):
+        key = context.asset_key_for_output(event.output_name)
+    return key
+
+
+def _raise_if_a_model_failed(invocation) -> None:
+    """Failed dbt tests are reported as failed checks; a failed model (or dbt itself) fails the step."""
+    if invocation.is_successful():
+        return
+    failed = (
+        [
+            e.raw_event["data"]["node_info"]["unique_id"]
+            for e in invocation.get_error_events()
+            if "node_info" in e.raw_event.get("data", {})
+        ]
+        if hasattr(invocation, "get_error_events")
+        else []
+    )
+    if any(u.startswith("model.") for u in failed) or not failed:
+        invocation.wait()
+        if invocation.process.returncode not in (0, 1) or any(u.startswith("model.") for u in failed):
+            raise RuntimeError(f"dbt build failed: {failed or invocation.get_error()}")

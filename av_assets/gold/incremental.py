@@ -41,7 +41,9 @@ def partition_rel(model: str, drive_id: str) -> str:
 
 
 def whole_rel(model: str) -> str:
-    return tables.table(model).rel()
+    """A model's one file: the cube's table, or a per-drive model's file of the old whole layout."""
+    t = tables.table(model)
+    return t.rel() if t.partitioning == "none" else f"{t.root}.parquet"
 
 
 def state_rel(drive_id: str) -> str:
@@ -265,3 +267,34 @@ def model_totals(states: dict[str, dict[str, Any]], model: str) -> tuple[int, st
         rows += int(m.get("rows") or 0)
         h.update(json.dumps([d, m.get("sha256")]).encode())
     return rows, h.hexdigest(), drives
+
+
+def start_run(lake, project_dir: Path, drive_ids: list[str], full_refresh: bool) -> Plan:
+    """Plan a gold run and clear what it replaces: the explicit drives, else those whose inputs
+    changed; drives gone are removed first, so the cube built after no longer counts them."""
+    fingerprints = input_fingerprints(lake, code_fingerprint(project_dir))
+    plan = plan_drives(fingerprints, read_states(lake), drive_ids=drive_ids, full_refresh=full_refresh)
+    remove_drives(lake, plan.remove)
+    for model in PER_DRIVE_MODELS:  # the single files of the non-incremental layout
+        lake.delete(whole_rel(model))
+    return plan
+
+
+def open_run_folder(lake, run: str) -> None:
+    """Where dbt stages this run's outputs (a local COPY makes no folders)."""
+    if not lake.is_s3:
+        Path(lake.path(run_prefix(run))).mkdir(parents=True, exist_ok=True)
+
+
+def publish_run(lake, run: str, plan: Plan, built: set[str]) -> dict[str, Any]:
+    """Publish what dbt staged: per-drive models first (one atomic write per drive), the drive
+    states, then the cube. Returns {model: what publishing it wrote}."""
+    published: dict[str, Any] = {}
+    for model in PER_DRIVE_MODELS:
+        if model in built and lake.exists(staged_rel(run, model)):
+            published[model] = publish_per_drive(lake, run, model, plan.build)
+    write_states(lake, plan.build, plan, published, run)
+    for model in WHOLE_MODELS:
+        if model in built and lake.exists(staged_rel(run, model)):
+            published[model] = publish_whole(lake, run, model)
+    return published

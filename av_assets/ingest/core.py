@@ -662,44 +662,6 @@ def _iso_to_ns(text: str) -> int | None:
         return None
 
 
-# ---- tables ---------------------------------------------------------------------------------------
-DRIVES_COLUMNS = {
-    "drive_id": "VARCHAR",
-    "vehicle_id": "VARCHAR",
-    "start_time": "VARCHAR",
-    "status": "VARCHAR",
-    "message_count": "BIGINT",
-    "t_first_ns": "BIGINT",
-    "t_last_ns": "BIGINT",
-    "files": "BIGINT",
-    "bytes": "BIGINT",
-    "warnings": "BIGINT",
-    "reason": "VARCHAR",
-}
-FILES_COLUMNS = {
-    "drive_id": "VARCHAR",
-    "path": "VARCHAR",
-    "size": "BIGINT",
-    "sha256": "VARCHAR",
-    "format": "VARCHAR",
-}
-TOPICS_COLUMNS = {
-    "drive_id": "VARCHAR",
-    "topic": "VARCHAR",
-    "type": "VARCHAR",
-    "message_count": "BIGINT",
-    "t_first_ns": "BIGINT",
-    "t_last_ns": "BIGINT",
-}
-QUARANTINE_COLUMNS = {
-    "drive_id": "VARCHAR",
-    "reason": "VARCHAR",
-    "detail": "VARCHAR",
-    "released": "BOOLEAN",
-    "note": "VARCHAR",
-}
-
-
 def manifest_frames(manifest: dict[str, Any]):
     import polars as pl
 

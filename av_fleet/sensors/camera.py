@@ -4,7 +4,9 @@ pinhole model of the published CameraInfo (no distortion), JPEG-encoded; plus th
 2D boxes are the projection of each ground-truth cuboid (clipped against the near plane z >= 0.1 m
 in the optical frame), the bounding rectangle clipped to the image [0, W] x [0, H]; objects wholly
 behind the camera or wholly outside the image are omitted. Boxes ignore occlusion (they are the
-cuboid's projection); `depth_m` and `truncated` come with each box.
+cuboid's projection); `depth_m` and `truncated` come with each box. Visibility is measured separately on
+the label buffer (`CameraRenderer.visibility` after each `render`), as is the per-pixel segmentation
+ground truth (`CameraRenderer.segmentation`).
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ SKY = {
     "heldout": ((190, 160, 140), (225, 220, 215), (150, 150, 150), (185, 185, 185)),
 }
 ASPHALT = {"default": (88, 86, 84), "heldout": (70, 72, 76)}
+# segmentation ground truth: class indices of SEG_CLASSES (background, drivable, lane_marking) and the
+# drivable band's lateral extent (m, + = left of the ego lane centre): right edge line .. left edge line
+SEG_BACKGROUND, SEG_DRIVABLE, SEG_LANE_MARKING = 0, 1, 2
+DRIVABLE_D = (-1.75, 8.65)
 
 
 def _uid_int(uid: str, salt: str) -> int:
@@ -91,7 +97,18 @@ class CameraRenderer:
     height pasted at integer pixel rectangles; plates are textures warped onto the vehicle's rear
     (or front) face through the homography of its projected corners. Each PII item's box is exactly
     where its pixels went (clipped to the image); its visible fraction is the share of its pixels still
-    its own after nearer surfaces were drawn, times the share of its area inside the image."""
+    its own after nearer surfaces were drawn, times the share of its area inside the image.
+
+    After each `render`:
+      `visibility`    {track uuid: visible fraction} for every object drawn: the pixels it (its body
+                      faces and its plates / face) owns in the final label buffer / the pixels it owned
+                      right after it was drawn (its whole silhouette inside the image, as nothing drawn
+                      later had covered it yet), times the share of its silhouette's area (projected
+                      front faces, near-plane clipped) inside the image; 0.0 if it got no pixel.
+      `segmentation`  uint8 H x W class indices (0 background, 1 drivable, 2 lane_marking): the asphalt
+                      painted between the solid edge lines (ego lane, left lane, oncoming lane; not the
+                      parking strip right of the right edge line, nor the sidewalk), the painted
+                      markings over it, and every object pixel (label buffer) back to background."""
 
     def __init__(
         self,
@@ -105,6 +122,8 @@ class CameraRenderer:
         self.intr = intr
         self.route = route
         self.light, self.weather, self.style = light, weather, style
+        self.visibility: dict[str, float] = {}
+        self.segmentation: np.ndarray | None = None
         h, w = intr.height, intr.width
         self.noise_std = P.CAMERA_NOISE_STD[light]
         noise = np.round(rng.normal(0.0, self.noise_std, size=(h + 16, w + 16))).astype(np.int16)
@@ -165,7 +184,15 @@ class CameraRenderer:
         x, y, h = self.route.pose(s)
         return x, y, np.sin(h), np.cos(h)
 
-    def _band(self, img, road, d0, d1, ego, color, mask=None):
+    def _band(self, img, road, d0, d1, ego, color, mask=None) -> list[np.ndarray]:
+        """Fill the ground band between lateral offsets d0..d1 (anti-aliased); returns its quads."""
+        q = self._band_quads(road, d0, d1, ego, mask)
+        if q:
+            cv2.fillPoly(img, q, color, lineType=cv2.LINE_AA, shift=4)
+        return q
+
+    def _band_quads(self, road, d0, d1, ego, mask=None) -> list[np.ndarray]:
+        """The band's quads in 1/16 px (cv2 shift 4), one per road step both ends of which are in front."""
         x, y, sn, cs = road
         ex, ey, eyaw = ego
         c, s_ = math.cos(eyaw), math.sin(eyaw)
@@ -180,11 +207,11 @@ class CameraRenderer:
         if mask is not None:
             keep &= mask[:-1]
         if not keep.any():
-            return
+            return []
         pa, pb = self._to_px(np.where(ok[:, None], a, 1.0)), self._to_px(np.where(ok[:, None], b, 1.0))
         q = np.stack([pa[:-1], pa[1:], pb[1:], pb[:-1]], axis=1)[keep]
         q = (np.clip(q, -4000, 4000) * 16).astype(np.int32)
-        cv2.fillPoly(img, list(q), color, lineType=cv2.LINE_AA, shift=4)
+        return list(q)
 
     def _to_px(self, p: np.ndarray) -> np.ndarray:
         u = self.intr.fx * p[:, 0] / p[:, 2] + self.intr.cx
@@ -213,15 +240,33 @@ class CameraRenderer:
         label = np.zeros((H, W), np.int16)
         road = self._frame_road(ego_s + self.s_offsets)
         self._band(img, road, -7.0, -4.6, ego_pose, (150, 155, 160))  # sidewalk
-        self._band(img, road, -4.6, 8.75, ego_pose, ASPHALT[self.style])  # two lanes + oncoming
+        # parking strip, two lanes + oncoming
+        asphalt = self._band(img, road, -4.6, 8.75, ego_pose, ASPHALT[self.style])
+        # segmentation ground truth (SEG_CLASSES): drivable = the asphalt the band above painted between
+        # the two solid edge lines; then each marking band as painted (same quads, same fill calls)
+        seg = np.zeros((H, W), np.uint8)
+        if asphalt:
+            cv2.fillPoly(seg, asphalt, SEG_DRIVABLE, lineType=cv2.LINE_8, shift=4)
+            lanes = np.zeros((H, W), np.uint8)
+            q = self._band_quads(road, *DRIVABLE_D, ego_pose)
+            if q:
+                cv2.fillPoly(lanes, q, SEG_DRIVABLE, lineType=cv2.LINE_8, shift=4)
+            np.bitwise_and(seg, lanes, out=seg)
         for d, col in ((-1.75, (235, 235, 235)), (8.65, (235, 235, 235)), (5.25, (40, 200, 230))):
-            self._band(img, road, d - 0.06, d + 0.06, ego_pose, col)
+            q = self._band(img, road, d - 0.06, d + 0.06, ego_pose, col)
+            if q:
+                cv2.fillPoly(seg, q, SEG_LANE_MARKING, lineType=cv2.LINE_8, shift=4)
         ss = ego_s + np.arange(2.5, 90.0, 1.5)
         dash = (np.floor(ss / 4.5).astype(int) % 2) == 0
-        self._band(img, self._frame_road(ss), 1.69, 1.81, ego_pose, (235, 235, 235), mask=dash)
+        q = self._band(img, self._frame_road(ss), 1.69, 1.81, ego_pose, (235, 235, 235), mask=dash)
+        if q:
+            cv2.fillPoly(seg, q, SEG_LANE_MARKING, lineType=cv2.LINE_8, shift=4)
         pii: list[dict] = []
         emissive: list[tuple[np.ndarray, int]] = []  # (px quad, owner label) drawn after the lighting
         cam = np.array([1.60, 0.0, 1.45])
+        # per drawn object: (uid, label, first/last+1 PII index, roi, pixels owned right after drawing,
+        # share of its silhouette's area inside the image)
+        drawn_objs: list[tuple[str, int, int, int, tuple[int, int, int, int], int, float]] = []
         order = sorted(range(len(objects)), key=lambda i: -(objects[i]["xb"] ** 2 + objects[i]["yb"] ** 2))
         for i in order:
             ob = objects[i]
@@ -234,6 +279,8 @@ class CameraRenderer:
                 continue
             base = self._color(ob)
             oc = c.mean(axis=0)
+            n_pii = len(pii)
+            polys: list[np.ndarray] = []
             for fi, face in enumerate(FACES):
                 poly = c[list(face)]
                 fc = poly.mean(axis=0)
@@ -244,17 +291,29 @@ class CameraRenderer:
                     continue
                 shade = (0.62, 0.78, 0.62, 0.78, 1.0, 0.5)[fi]
                 px = self._to_px(poly)
+                polys.append(px)
                 self._fill(img, depth, label, px, tuple(float(v) for v in base * shade), fc[2], lab)
                 if ob["cls"] in VEHICLES and fi in (0, 2):
                     self._vehicle_face(img, depth, label, ob, fi, lab, fc[2], pii, emissive)
             if ob["cls"] in RIDERS:
                 self._head(img, depth, label, ob, cam, lab, pii)
+            if polys:
+                roi = _roi(polys, [it["_roi"] for it in pii[n_pii:]], W, H)
+                own = _owned(label, roi, lab, n_pii, len(pii))
+                drawn_objs.append((ob["uid"], lab, n_pii, len(pii), roi, own, _inside_share(polys, W, H)))
         # visibility of every PII item: its own pixels left after nearer surfaces were drawn
         for it in pii:
             x0, y0, x1, y1 = it.pop("_roi")
             own = int(np.count_nonzero(label[y0:y1, x0:x1] == it["_lab"])) if x1 > x0 and y1 > y0 else 0
             it["visible_fraction"] = round(min(1.0, own / max(1, it.pop("_drawn"))) * it.pop("_inside"), 4)
             it.pop("_lab")
+        # ... and of every object: its pixels (body, plates, face) left of those it owned when drawn
+        self.visibility = {}
+        for uid, lab, p0, p1, roi, drawn, inside in drawn_objs:
+            own = _owned(label, roi, lab, p0, p1)
+            self.visibility[uid] = round(min(1.0, own / drawn) * inside, 4) if drawn else 0.0
+        seg[label != 0] = SEG_BACKGROUND  # objects (and their plates/faces) hide the road
+        self.segmentation = seg
         img = self._atmosphere(img, depth, ego_s, emissive, label)
         off = int((ego_s * 7.0) % 16)
         img = cv2.add(img, self.noise_pos[off : off + H, off : off + W])
@@ -459,6 +518,46 @@ class CameraRenderer:
             layer = self.streaks[off : off + H]
             out = cv2.add(out, np.repeat(layer[:, :, None], 3, axis=2))
         return out
+
+
+def _roi(polys, rois, W: int, H: int) -> tuple[int, int, int, int]:
+    """Integer pixel rectangle (clipped to the image) holding the label-buffer fills of `polys` and
+    the PII `rois` (x0, y0, x1, y1)."""
+    p = np.round(np.clip(np.concatenate(polys), -4000, 4000))
+    x0, y0 = p.min(axis=0)
+    x1, y1 = p.max(axis=0) + 1
+    for r in rois:
+        x0, y0, x1, y1 = min(x0, r[0]), min(y0, r[1]), max(x1, r[2]), max(y1, r[3])
+    return int(max(0, x0)), int(max(0, y0)), int(min(W, x1)), int(min(H, y1))
+
+
+def _owned(label: np.ndarray, roi, lab: int, p0: int, p1: int) -> int:
+    """Pixels of `roi` owned by object `lab` or by its PII items (labels 20000 + p0 + 1 .. 20000 + p1)."""
+    x0, y0, x1, y1 = roi
+    if x1 <= x0 or y1 <= y0:
+        return 0
+    r = label[y0:y1, x0:x1]
+    m = r == lab
+    if p1 > p0:
+        m |= (r > 20_000 + p0) & (r <= 20_000 + p1)
+    return int(np.count_nonzero(m))
+
+
+def _inside_share(polys, W: int, H: int) -> float:
+    """Share of the silhouette's area (the projected front faces of a convex cuboid, which do not
+    overlap) inside the image [0, W] x [0, H]; exactly 1.0 when every vertex is inside."""
+    allp = np.concatenate(polys)
+    if (allp[:, 0] >= 0).all() and (allp[:, 0] <= W).all() and (allp[:, 1] >= 0).all() and (allp[:, 1] <= H).all():
+        return 1.0
+    rect = np.array([[0, 0], [W, 0], [W, H], [0, H]], np.float32)
+    full = inside = 0.0
+    for p in polys:
+        x, y = p[:, 0], p[:, 1]
+        full += 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+        hull = cv2.convexHull(p.astype(np.float32))  # convex already; hull fixes the orientation
+        area, _ = cv2.intersectConvexConvex(hull, rect)
+        inside += max(0.0, float(area))
+    return min(1.0, inside / full) if full > 0 else 0.0
 
 
 def _clip_near(poly: np.ndarray) -> np.ndarray:

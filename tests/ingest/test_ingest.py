@@ -12,6 +12,7 @@ from av_assets.ingest.core import (
     copy_tree_to_landing,
     ingest_drive,
     list_quarantine,
+    manifest_frames,
     release_quarantine,
 )
 from av_contracts import tables
@@ -41,12 +42,18 @@ def test_core_ingest_on_local_and_s3(lake, good_drive):
     assert bag["sha256"] == hashlib.sha256((good_drive / "bag/syn-good_0.mcap").read_bytes()).hexdigest()
     assert files["drive.json"]["format"] == "other"
     assert (
-        lake.read_bytes("bronze/drives/syn-good/bag/syn-good_0.mcap")
+        lake.read_bytes(tables.BRONZE_MANIFEST.sidecar("bag/syn-good_0.mcap", drive_id="syn-good"))
         == (good_drive / "bag/syn-good_0.mcap").read_bytes()
     )
     assert {t["topic"]: t["message_count"] for t in m["topics"]}["/imu"] == 20
     assert all(s["present"] for s in m["sensors"])
     assert "sensor_msgs/msg/PointCloud2" in m["sensor_types_present"]
+    # what the writer writes is what the table declares: names, order and types
+    duck = {"VARCHAR": "String", "BIGINT": "Int64", "BOOLEAN": "Boolean", "DOUBLE": "Float64"}
+    for name, frame in manifest_frames(m).items():
+        declared = tables.table(name).columns
+        assert frame.columns == list(declared), name
+        assert [str(t) for t in frame.dtypes] == [duck[t] for t in declared.values()], name
     con = connect(lake)
     assert con.execute("SELECT drive_id, status, message_count FROM drives").fetchall() == [
         ("syn-good", "ingested", 100)
