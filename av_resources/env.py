@@ -12,6 +12,7 @@ service an asset talks to is a resource built here (`build_resources`), injected
 | `vector_store`  | LanceDB under the lake (clip, keyframe)     | same (S3 lake)                          |
 | `weather`       | offline climatology                         | Open-Meteo archive API                  |
 | `notifier`      | webhook $AV_WEBHOOK_URL, else log only      | same                                    |
+| `dbt`           | dbt-duckdb on the checkout's dbt_project/   | the image's packaged project + manifest |
 
 (`AV_WEATHER_PROVIDER` overrides the weather provider in any environment.) Code outside Dagster
 (the `av` CLI, the API) gets the same objects from `current_resources()`.
@@ -27,6 +28,7 @@ import dagster as dg
 
 from av_resources.catalog import CatalogResource
 from av_resources.clip_store import ClipStoreResource
+from av_resources.dbt import dbt_resource
 from av_resources.evaluation import GroundTruthResource
 from av_resources.lake import LakeStorage
 from av_resources.notify import Notifier
@@ -89,6 +91,9 @@ def build_resources(env: str) -> dict[str, Any]:
         "vector_store": VectorStoreResource(),  # LanceDB under the lake (s3:// in prod)
         "weather": WeatherResource(provider=os.environ.get("AV_WEATHER_PROVIDER") or default_weather),
         "notifier": Notifier(),  # webhook from $AV_WEBHOOK_URL when set, else log only
+        # dbt-duckdb over the lake: the checkout's dbt_project/ (local, ci) or the copy the image
+        # packaged with its manifest (prod); see av_resources/dbt.py
+        "dbt": dbt_resource(env),
     }
 
 

@@ -70,7 +70,7 @@ def test_one_automation_sensor_per_domain_running_by_default(defs):
 
 def test_prod_loads_with_nothing_set():
     """AV_ENV=prod with no endpoint or secret in the environment: EnvVars resolve only at launch."""
-    from av_assets.gold.project import gold_dbt_project
+    from av_resources.dbt import gold_dbt_project
 
     gold_dbt_project()  # the checkout's dbt manifest, as a local load leaves it: prod never parses one
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AV_", "AWS_", "DAGSTER_PG"))}

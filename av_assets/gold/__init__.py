@@ -6,15 +6,10 @@ from av_assets.platform.registry import DemoStep, Extension
 
 
 def _definitions():
-    import dagster as dg
-
-    from av_assets.gold.assets import dbt_resource, gold_dbt_assets
+    from av_assets.gold.assets import gold_dbt_assets
     from av_assets.platform.defs import domain_definitions
 
-    return dg.Definitions.merge(
-        domain_definitions(assets=[gold_dbt_assets()]),
-        dg.Definitions(resources={"dbt": dbt_resource()}),
-    )
+    return domain_definitions(assets=[gold_dbt_assets()])
 
 
 EXTENSION = Extension(

@@ -18,22 +18,11 @@ GOLD_MODELS = ("clip_metadata_enriched", "event_windows", "slices", "odd_coverag
 
 
 def dbt_project():
-    """The DbtProject: the checkout's dbt_project/ (re-parsed when stale, local/ci), or in an image the
-    copy packaged with its manifest at build time (never parsed while loading). gold/project.py."""
-    from av_assets.gold.project import gold_dbt_project
+    """The DbtProject the gold assets are built from (which directory, and when it is parsed:
+    av_resources/dbt.py; the `dbt` resource that runs it is built in av_resources/env.py)."""
+    from av_resources.dbt import gold_dbt_project
 
     return gold_dbt_project()
-
-
-def dbt_resource(project=None):
-    from dagster_dbt import DbtCliResource
-
-    from av_assets.gold.project import dbt_executable
-
-    project = project or dbt_project()
-    return DbtCliResource(
-        project_dir=project, profiles_dir=str(project.profiles_dir), dbt_executable=dbt_executable()
-    )
 
 
 def _translator():
@@ -175,8 +164,8 @@ def gold_dbt_assets():
         import uuid
 
         from av_assets.gold import incremental as inc
-        from av_assets.gold.project import run_target_path
         from av_assets.platform.lineage import DRIVE_IDS_KEY
+        from av_resources.dbt import run_target_path
 
         plan = inc.start_run(lake, project.project_dir, config.drive_ids, config.full_refresh)
         context.log.info(

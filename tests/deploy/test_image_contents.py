@@ -204,7 +204,7 @@ sys.addaudithook(audit)
 import dagster as dg
 
 import av_assets
-import av_assets.gold.project as gold_project
+import av_resources.dbt as gold_project
 from av_assets.definitions import defs
 
 d = defs()
@@ -259,7 +259,7 @@ def test_image_contents_load_as_the_production_code_location(tmp_path):
 
     # 1-2. the build context as the build stage sees it, then its dbt step, spelled as in the Dockerfile
     src = _lay_out_context("Dockerfile", tmp_path / "context")
-    assert not (src / "av_fleet").exists() and not (src / "av_assets/gold/dbt_project").exists()
+    assert not (src / "av_fleet").exists() and not (src / "av_resources/dbt_project").exists()
     step = _dbt_package_step(_build_stage("Dockerfile"))
     assert IMAGE_VENV_BIN in step
     out = subprocess.run(
@@ -271,7 +271,7 @@ def test_image_contents_load_as_the_production_code_location(tmp_path):
         timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert (src / "av_assets/gold/dbt_project/target/manifest.json").is_file(), shlex.quote(step)
+    assert (src / "av_resources/dbt_project/target/manifest.json").is_file(), shlex.quote(step)
 
     # 3. a non-editable wheel, installed into a fresh venv; dependencies from the project's venv
     dist = tmp_path / "dist"
@@ -299,7 +299,7 @@ def test_image_contents_load_as_the_production_code_location(tmp_path):
     )
     assert out.returncode == 0, out.stdout + out.stderr
     (site / "_project_dependencies.pth").write_text("".join(f"{d}\n" for d in sorted(deps)))
-    packaged = site / "av_assets/gold/dbt_project"
+    packaged = site / "av_resources/dbt_project"
     assert (packaged / "target/manifest.json").is_file(), "the wheel carries the prepared dbt project"
     before = _tree(packaged)
 

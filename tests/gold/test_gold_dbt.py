@@ -146,7 +146,8 @@ def small_lake(tmp_path):
 
 
 def test_gold_models_materialise_with_checks(small_lake):
-    from av_assets.gold.assets import dbt_resource, gold_dbt_assets, read_gold
+    from av_assets.gold.assets import gold_dbt_assets, read_gold
+    from av_resources.dbt import dbt_resource
 
     lake = small_lake
     assets = gold_dbt_assets()
@@ -206,7 +207,8 @@ def test_gold_models_materialise_with_checks(small_lake):
 def test_climatology_in_road_context_is_called_climatology(tmp_path):
     """Drive A without its provider hour: road_context's weather is enrichment's climatology fallback
     (weather_source), so gold says climatology, not an observed road-context weather."""
-    from av_assets.gold.assets import dbt_resource, gold_dbt_assets, read_gold
+    from av_assets.gold.assets import gold_dbt_assets, read_gold
+    from av_resources.dbt import dbt_resource
     from av_resources.lake import LakeStorage
 
     lake = LakeStorage(root=str(tmp_path / "lake"))
@@ -231,7 +233,8 @@ def test_climatology_in_road_context_is_called_climatology(tmp_path):
 
 
 def test_empty_lake_builds_empty_tables(tmp_path):
-    from av_assets.gold.assets import dbt_resource, gold_dbt_assets, read_gold
+    from av_assets.gold.assets import gold_dbt_assets, read_gold
+    from av_resources.dbt import dbt_resource
     from av_resources.lake import LakeStorage
 
     lake = LakeStorage(root=str(tmp_path / "lake"))

@@ -39,7 +39,8 @@ def _build(lake, assets, resources, **config):
 
 
 def test_build_a_then_b_then_rebuild_b_then_remove_b(tmp_path):
-    from av_assets.gold.assets import dbt_resource, gold_dbt_assets, read_gold
+    from av_assets.gold.assets import gold_dbt_assets, read_gold
+    from av_resources.dbt import dbt_resource
     from av_resources.lake import LakeStorage
 
     lake = LakeStorage(root=str(tmp_path / "lake"))

@@ -1,11 +1,11 @@
 """The image build's dbt step (deploy/Dockerfile*, build stage):
 
-    dagster-dbt project prepare-and-package --file av_assets/gold/packaging.py
+    dagster-dbt project prepare-and-package --file av_resources/dbt_packaging.py
 
 finds `GOLD_DBT_PACKAGING` below, runs `dbt parse` on the source tree's `dbt_project/` and copies the
-project, `target/manifest.json` included, to `av_assets/gold/dbt_project/`, which the wheel then
+project, `target/manifest.json` included, to `av_resources/dbt_project/`, which the wheel then
 carries as package data (pyproject.toml). With AV_ENV=prod the definitions read only that copy and
-never run dbt while they load (av_assets/gold/project.py).
+never run dbt while they load (av_resources/dbt.py).
 
 Loaded as a file by that command, never imported by the definitions: it imports only the standard
 library and dagster_dbt, and its paths come from where this file is (the build context), not from
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-SOURCE_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+SOURCE_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 PACKAGED_DIR = Path(__file__).resolve().parent / "dbt_project"
 
 # Outside `dagster dev`, DbtProject reads from packaged_project_dir whenever that exists, and the copy

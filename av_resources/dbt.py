@@ -1,9 +1,10 @@
-"""Where the gold layer reads its dbt project from, and when the manifest is parsed.
+"""dbt, as the gold layer runs it: where its project is read from, when the manifest is parsed, and
+the `dbt` resource (`dbt_resource()`, built in av_resources/env.py).
 
 | where | dbt project | manifest (`target/manifest.json`) |
 |---|---|---|
 | a checkout, AV_ENV local / ci | `<repo>/dbt_project/` | `dbt parse` while the definitions load when missing or older than any model, macro or config file: never committed, never stale |
-| an image, AV_ENV=prod | `av_assets/gold/dbt_project/` inside the installed package | prepared at build time (av_assets/gold/packaging.py); never parsed while the definitions load |
+| an image, AV_ENV=prod | `av_resources/dbt_project/` inside the installed package | prepared at build time (av_resources/dbt_packaging.py); never parsed while the definitions load |
 
 AV_ENV=prod prefers the packaged copy and falls back to the source tree (a checkout), but never runs
 dbt there either: a missing manifest is an error naming the build step. An installed package without
@@ -16,9 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-SOURCE_DIR = Path(__file__).resolve().parents[2] / "dbt_project"  # only in a checkout / build context
+SOURCE_DIR = Path(__file__).resolve().parents[1] / "dbt_project"  # only in a checkout / build context
 PACKAGED_DIR = Path(__file__).resolve().parent / "dbt_project"  # only where the image build packaged it
-PACKAGE_COMMAND = "dagster-dbt project prepare-and-package --file av_assets/gold/packaging.py"
+PACKAGE_COMMAND = "dagster-dbt project prepare-and-package --file av_resources/dbt_packaging.py"
 
 
 def _has_manifest(project_dir: Path) -> bool:
@@ -86,3 +87,14 @@ def run_target_path(project) -> Path | None:
     if os.access(target if target.exists() else project.project_dir, os.W_OK):
         return None
     return Path(tempfile.mkdtemp(prefix="av-dbt-target-"))
+
+
+def dbt_resource(env: str | None = None):
+    """The `dbt` resource: dagster-dbt's CLI over the project above, with the venv's dbt executable.
+    Cheap to build (no parse): the gold assets prepare the manifest when they load."""
+    from dagster_dbt import DbtCliResource
+
+    from av_resources.env import current_env
+
+    where = project_dir(env or current_env())
+    return DbtCliResource(project_dir=str(where), profiles_dir=str(where), dbt_executable=dbt_executable())
