@@ -3,7 +3,7 @@
 The JSON (schema: av_contracts/schemas/ground_truth.schema.json) holds the events, the hard
 negatives (`near_misses`), the track list, conditions, faults and references to the bulky tables:
   <drive_id>.cuboids.parquet  one row per (camera frame time, track): 3D cuboid in base_link and map
-  <drive_id>.boxes2d.parquet  one row per (camera frame, visible object | face | plate): 2D box
+  <drive_id>.boxes_2d.parquet one row per (camera frame, visible object | face | plate): 2D box
   <drive_id>.ego_trajectory.parquet  the ego trajectory at 100 Hz (t_ns, lat, lon, speed, accel, ...)
   <drive_id>.masks.parquet    one row per rendered camera frame: its segmentation mask, a PNG of class
                               indices (SEG_CLASSES) at the camera's native resolution
@@ -201,8 +201,7 @@ class GroundTruthCollector:
             self.add_mask(t_ns, sensor, self.stamps[-1], segmentation)
 
     def add_mask(self, t_ns: int, sensor: str, stamp_ns: int, seg: np.ndarray) -> None:
-        counts = np.bincount(seg.ravel(), minlength=len(SEG_CLASSES))
-        assert len(counts) == len(SEG_CLASSES), "mask value outside SEG_CLASSES"
+        assert seg.dtype == np.uint8 and seg.ndim == 2 and int(seg.max()) < len(SEG_CLASSES)
         m = self.masks
         for k, v in (
             ("t_ns", t_ns),
@@ -210,8 +209,8 @@ class GroundTruthCollector:
             ("stamp_ns", stamp_ns),
             ("width", seg.shape[1]),
             ("height", seg.shape[0]),
-            ("drivable_px", int(counts[1])),
-            ("lane_marking_px", int(counts[2])),
+            ("drivable_px", int(np.count_nonzero(seg == 1))),
+            ("lane_marking_px", int(np.count_nonzero(seg == 2))),
             ("png", mask_png(seg)),
         ):
             m[k].append(v)
@@ -222,7 +221,9 @@ def mask_png(seg: np.ndarray) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(seg, dtype=np.uint8), mode="L").save(buf, format="PNG", compress_level=6)
+    Image.fromarray(np.ascontiguousarray(seg, dtype=np.uint8), mode="L").save(
+        buf, format="PNG", compress_level=6
+    )
     return buf.getvalue()
 
 

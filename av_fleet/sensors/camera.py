@@ -547,7 +547,12 @@ def _inside_share(polys, W: int, H: int) -> float:
     """Share of the silhouette's area (the projected front faces of a convex cuboid, which do not
     overlap) inside the image [0, W] x [0, H]; exactly 1.0 when every vertex is inside."""
     allp = np.concatenate(polys)
-    if (allp[:, 0] >= 0).all() and (allp[:, 0] <= W).all() and (allp[:, 1] >= 0).all() and (allp[:, 1] <= H).all():
+    if (
+        (allp[:, 0] >= 0).all()
+        and (allp[:, 0] <= W).all()
+        and (allp[:, 1] >= 0).all()
+        and (allp[:, 1] <= H).all()
+    ):
         return 1.0
     rect = np.array([[0, 0], [W, 0], [W, H], [0, H]], np.float32)
     full = inside = 0.0
