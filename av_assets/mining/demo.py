@@ -50,7 +50,7 @@ def mining_step(ctx) -> list[tuple[str, str]]:
     for q in queries:
         run = dg.materialize(
             [mined_scenarios],
-            resources={k: resources[k] for k in mined_scenarios.required_resource_keys},
+            resources=resources,
             instance=instance,
             partition_key=q.name,
             run_config=quiet_run_config()
