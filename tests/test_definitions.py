@@ -102,3 +102,15 @@ def test_heavy_imports_stay_out_of_definition_loading():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"heavy modules imported at load: {out.stdout}"
+
+
+def test_every_demo_step_and_command_target_loads():
+    """Registry targets are strings ("module:function"): a rename shows here, not in `make demo`."""
+    from av_assets.platform.registry import all_demo_steps, extensions, load_object
+
+    targets = [s.run for s in all_demo_steps()] + [t for ext in extensions() for t in ext.cli.values()]
+    assert len(targets) >= 10
+    for target in targets:
+        assert callable(load_object(target)), target
+    assert "av_fleet.demo:demo_fleet" not in targets  # the CLI adds the fleet step where av_fleet exists
+    assert callable(load_object("av_fleet.demo:demo_fleet"))
