@@ -63,6 +63,15 @@ def local_lake() -> LakeStorage:
 
 
 def build_resources(env: str) -> dict[str, Any]:
+    """Every resource of `env`, as the definitions inject them."""
+    # dbt-duckdb over the lake: the checkout's dbt_project/ (local, ci) or the copy the image
+    # packaged with its manifest (prod); see av_resources/dbt.py
+    return {**_services(env), "dbt": dbt_resource(env)}
+
+
+def _services(env: str) -> dict[str, Any]:
+    """The resources code outside Dagster uses too (all but dbt, which only the gold assets run:
+    building it imports dagster_dbt, ~1.4 s the CLI would pay on every command)."""
     if env == "prod":
         # Secrets and endpoints resolve at launch (EnvVar), so definitions load with nothing set.
         lake = LakeStorage(root=dg.EnvVar("AV_LAKE_ROOT"))
@@ -91,16 +100,13 @@ def build_resources(env: str) -> dict[str, Any]:
         "vector_store": VectorStoreResource(),  # LanceDB under the lake (s3:// in prod)
         "weather": WeatherResource(provider=os.environ.get("AV_WEATHER_PROVIDER") or default_weather),
         "notifier": Notifier(),  # webhook from $AV_WEBHOOK_URL when set, else log only
-        # dbt-duckdb over the lake: the checkout's dbt_project/ (local, ci) or the copy the image
-        # packaged with its manifest (prod); see av_resources/dbt.py
-        "dbt": dbt_resource(env),
     }
 
 
 def current_resources() -> dict[str, Any]:
     """The resources of this environment (AV_ENV) for code that runs outside Dagster: the `av` CLI
-    and the retrieval API use the same objects the assets get injected."""
-    return build_resources(current_env())
+    and the retrieval API use the same objects the assets get injected (dbt aside)."""
+    return _services(current_env())
 
 
 # Steps without their own `dagster-k8s/config` (every CPU asset) get these: a CPU node of the
