@@ -549,6 +549,109 @@ FRAMES = _table(
     },
 )
 
+# ---- the model half: labels (labels domain) -----------------------------------------------------
+LABELS = _table(
+    "labels",
+    asset_key="ml/labels",
+    path="ml/labels/drive_id={drive_id}/labels.parquet",
+    owner="labels",
+    description="2D box labels per redacted keyframe (auto, model, human, adjudicated) with status, confidence and provenance",
+    columns={
+        "label_id": "VARCHAR",
+        "drive_id": "VARCHAR",
+        "sensor_id": "VARCHAR",
+        "t_ns": "BIGINT",
+        "class": "VARCHAR",
+        "x_min": "DOUBLE",
+        "y_min": "DOUBLE",
+        "x_max": "DOUBLE",
+        "y_max": "DOUBLE",
+        "track_id": "VARCHAR",
+        "score": "DOUBLE",
+        "source": "VARCHAR",
+        "status": "VARCHAR",
+        "label_set": "VARCHAR",
+        "votes": "VARCHAR",
+        "labeller": "VARCHAR",
+        "policy_version": "VARCHAR",
+        "model_version": "VARCHAR",
+    },
+)
+LABEL_FRAMES = _table(
+    "label_frames",
+    asset_key="ml/labels",
+    path="ml/labels/drive_id={drive_id}/frames.parquet",
+    owner="labels",
+    description="one row per labelled keyframe (a frame with no objects is known empty, not unlabelled)",
+    columns={
+        "drive_id": "VARCHAR",
+        "sensor_id": "VARCHAR",
+        "t_ns": "BIGINT",
+        "status": "VARCHAR",
+        "label_set": "VARCHAR",
+    },
+)
+LABEL_MASKS = _table(
+    "label_masks",
+    asset_key="ml/labels",
+    path="ml/labels/drive_id={drive_id}/masks.parquet",
+    owner="labels",
+    description="per keyframe: a PNG of segmentation class indices at native resolution (drivable area, lane markings)",
+    columns={
+        "drive_id": "VARCHAR",
+        "sensor_id": "VARCHAR",
+        "t_ns": "BIGINT",
+        "uri": "VARCHAR",
+        "classes": "VARCHAR[]",
+        "source": "VARCHAR",
+        "status": "VARCHAR",
+        "label_set": "VARCHAR",
+    },
+)
+LABEL_REVIEWS = _table(
+    "label_reviews",
+    asset_key="ml/label_reviews",
+    path="ml/label_reviews/drive_id={drive_id}/reviews.parquet",
+    owner="labels",
+    description="human QA per drive: verified labels from annotator consensus (Label Studio imports), replacing the auto-labels of the frames they cover",
+    columns={
+        "label_id": "VARCHAR",
+        "drive_id": "VARCHAR",
+        "sensor_id": "VARCHAR",
+        "t_ns": "BIGINT",
+        "class": "VARCHAR",
+        "x_min": "DOUBLE",
+        "y_min": "DOUBLE",
+        "x_max": "DOUBLE",
+        "y_max": "DOUBLE",
+        "score": "DOUBLE",
+        "source": "VARCHAR",
+        "status": "VARCHAR",
+        "label_set": "VARCHAR",
+        "votes": "BIGINT",
+        "annotators": "BIGINT",
+        "width": "BIGINT",
+        "height": "BIGINT",
+    },
+)
+LABEL_REVIEW_FRAMES = _table(
+    "label_review_frames",
+    asset_key="ml/label_reviews",
+    path="ml/label_reviews/drive_id={drive_id}/frames.parquet",
+    owner="labels",
+    description="per reviewed keyframe: annotators, labels, open adjudications and status (verified when nothing is left to decide)",
+    columns={
+        "drive_id": "VARCHAR",
+        "sensor_id": "VARCHAR",
+        "t_ns": "BIGINT",
+        "annotators": "BIGINT",
+        "labels": "BIGINT",
+        "adjudications": "BIGINT",
+        "status": "VARCHAR",
+        "label_set": "VARCHAR",
+    },
+)
+
 
 # The tables dbt's staging models read (sources.yml is generated from these).
 DBT_SOURCES = (ROAD_CONTEXT, WEATHER_HOURLY, EVENT_DETECTIONS, OBJECT_TRACKS, CLIP_INDEX)

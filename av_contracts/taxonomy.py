@@ -11,6 +11,10 @@ OBJECT_CLASSES: tuple[str, ...] = (
     "barrier",
 )
 
+# the segmentation taxonomy (CONTRACTS.md, `label_masks.classes`): a mask pixel's value is the index
+# into this tuple
+SEG_CLASSES: tuple[str, ...] = ("background", "drivable", "lane_marking")
+
 EVENT_TYPES: tuple[str, ...] = (
     "cut_in",
     "harsh_brake",

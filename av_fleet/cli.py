@@ -149,5 +149,64 @@ def simulate(
     raise typer.Exit(int(ExitCode.OK))
 
 
+@app.command()
+def annotate(
+    tasks_path: Path = typer.Option(
+        ..., "--tasks", help="Label Studio tasks JSON (a list) exported by the pipeline"
+    ),
+    ground_truth: Path = typer.Option(..., "--ground-truth", help="the fleet's _ground_truth/ folder"),
+    out: Path = typer.Option(..., "--out", help="where the annotated tasks (Label Studio JSON) are written"),
+    annotators: int = typer.Option(3, "--annotators", help="panel size (2..12), exactly one careless"),
+    seed: int = typer.Option(0, "--seed", help="panel seed (same seed => byte-identical output)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON summary on stdout"),
+) -> None:
+    """Answer QA tasks with a simulated annotator panel (from ground truth, never the predictions)."""
+    import json
+
+    from av_fleet.annotators import answer_tasks, default_panel
+
+    if seed < 0 or seed >= 2**63:
+        fail(f"--seed must be a non-negative 63-bit integer, got {seed}")
+    try:
+        panel = default_panel(annotators)
+    except ValueError as exc:
+        fail(f"--annotators: {exc}")
+    if not ground_truth.is_dir():
+        fail(f"--ground-truth {ground_truth} is not a folder")
+    if out.is_dir():
+        fail(f"--out {out} is a folder")
+    try:
+        tasks = json.loads(tasks_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        fail(f"cannot read --tasks {tasks_path}: {exc}")
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        fail(f"--tasks {tasks_path} must hold a JSON list of Label Studio tasks")
+    try:
+        annotated = answer_tasks(tasks, ground_truth, panel, seed)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(annotated, indent=2, ensure_ascii=False) + "\n")
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        fail(f"cannot write {out}: {exc}")
+    summary = {
+        "tasks": len(annotated),
+        "annotations": sum(len(t["annotations"]) for t in annotated),
+        "boxes": sum(len(a["result"]) for t in annotated for a in t["annotations"]),
+    }
+    if as_json:
+        emit_json(summary)
+    else:
+        stderr_console.print(
+            f"[green]wrote[/] {summary['tasks']} tasks, {summary['annotations']} annotations by "
+            f"{', '.join(a.name for a in panel)}, {summary['boxes']} boxes to {out}"
+        )
+    raise typer.Exit(int(ExitCode.OK))
+
+
 if __name__ == "__main__":
     app()

@@ -20,12 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from av_contracts.taxonomy import EVENT_TYPES, OBJECT_CLASSES
+from av_contracts.taxonomy import EVENT_TYPES, OBJECT_CLASSES, SEG_CLASSES
 
 GT_SCHEMA_VERSION = 1
-# the contract's segmentation taxonomy (CONTRACTS.md, `label_masks.classes`): a mask pixel's value is
-# the index into this tuple
-SEG_CLASSES: tuple[str, ...] = ("background", "drivable", "lane_marking")
 
 CUBOID_SCHEMA = pa.schema(
     [

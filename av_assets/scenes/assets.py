@@ -170,9 +170,9 @@ def lane_width_of(road) -> tuple[float | None, str]:
 def compute_tracks(lake: LakeStorage, drive_id: str, policy):
     """Read sweeps + calibration + signals of one drive and run the tracker and lane assignment."""
     from av_assets.scenes.detect import lane_changes, track_lanes
-    from av_assets.scenes.ego import ego_state
     from av_assets.scenes.io import road_context, sweep_frames
     from av_assets.scenes.tracking import empty_tracks, track
+    from av_assets.shared.ego import ego_state
 
     cal_rel = tables.CALIBRATION.sidecar("calibration.json", drive_id=drive_id)
     calibration = lake.read_json(cal_rel) if lake.exists(cal_rel) else {}

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from av_assets.scenes.ego import EgoState, path_reference
 from av_assets.scenes.policy import DetectorPolicy
+from av_assets.shared.ego import EgoState, path_reference
 
 EVENT_COLUMNS = ("type", "t_start_ns", "t_end_ns", "severity", "track_id", "detail")
 

@@ -57,7 +57,7 @@ def detect_drive(
     import polars as pl
 
     from av_assets.scenes import detect
-    from av_assets.scenes.ego import ego_state
+    from av_assets.shared.ego import ego_state
 
     p = policy.detectors
     if (

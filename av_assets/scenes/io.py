@@ -3,48 +3,10 @@ calibration, road context) and building the tracker's frames."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from av_assets.scenes.policy import TrackerPolicy
-from av_assets.scenes.tracking import Frame, lidar_clusters, quat_to_rot, radar_frame
+from av_assets.scenes.tracking import Frame, lidar_clusters, radar_frame
+from av_assets.shared.rig import extrinsics, open_shard
 from av_contracts import tables
-
-
-def open_shard(lake, rel: str):
-    import zarr
-
-    if lake.is_s3:
-        store = zarr.storage.FsspecStore(fs=_async_fs(lake), path=lake.path(rel), read_only=True)
-        return zarr.open_group(store=store, mode="r")
-    return zarr.open_group(lake.path(rel), mode="r")
-
-
-def _async_fs(lake):
-    import s3fs
-
-    return s3fs.S3FileSystem(
-        key=lake.s3_access_key,
-        secret=lake.s3_secret_key,
-        client_kwargs={"endpoint_url": lake.s3_endpoint_url, "region_name": lake.s3_region},
-        asynchronous=True,
-    )
-
-
-def extrinsics(calibration: dict, sensor: str) -> tuple[np.ndarray, np.ndarray] | None:
-    ext = ((calibration.get("sensors") or {}).get(sensor) or {}).get("extrinsics")
-    if not ext:
-        return None
-    t = ext.get("translation") or [ext.get("tx", 0.0), ext.get("ty", 0.0), ext.get("tz", 0.0)]
-    q = (
-        ext.get("rotation_xyzw")
-        or ext.get("rotation")
-        or [ext.get("qx", 0.0), ext.get("qy", 0.0), ext.get("qz", 0.0), ext.get("qw", 1.0)]
-    )
-    if isinstance(t, dict):
-        t = [t["x"], t["y"], t["z"]]
-    if isinstance(q, dict):
-        q = [q["x"], q["y"], q["z"], q["w"]]
-    return quat_to_rot(*q), np.asarray(t, float)
 
 
 def sweep_frames(lake, drive_id: str, calibration: dict, p: TrackerPolicy) -> tuple[list[Frame], dict]:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from av_assets.scenes.ego import EgoState, odometry
 from av_assets.scenes.policy import TrackerPolicy
+from av_assets.shared.ego import EgoState, odometry
+from av_assets.shared.geometry import box_centre
 
 TRACK_NAMESPACE = uuid.UUID("6f1c7d0e-5c1a-4c8e-9d7e-2f0a3b4c5d6e")
 
@@ -24,16 +25,6 @@ class Frame:
     xy: np.ndarray  # (n, 2)
     size: np.ndarray | None = None  # (n, 2) length/width (lidar clusters)
     radar_id: np.ndarray | None = None  # (n,)
-
-
-def quat_to_rot(qx, qy, qz, qw) -> np.ndarray:
-    return np.array(
-        [
-            [1 - 2 * (qy * qy + qz * qz), 2 * (qx * qy - qz * qw), 2 * (qx * qz + qy * qw)],
-            [2 * (qx * qy + qz * qw), 1 - 2 * (qx * qx + qz * qz), 2 * (qy * qz - qx * qw)],
-            [2 * (qx * qz - qy * qw), 2 * (qy * qz + qx * qw), 1 - 2 * (qx * qx + qy * qy)],
-        ]
-    )
 
 
 def radar_frame(
@@ -297,25 +288,6 @@ def classify_tracks(track_id, ground_speed, obs_x, obs_y, p: TrackerPolicy):
         pl.Series("box_width_m", width),
         pl.Series("box_height_m", height),
     )
-
-
-def box_centre(x, y, heading, length, width, source, obs_x, obs_y):
-    """Box centre from a near-surface position (base_link): the visible faces are toward the sensor,
-    so the centre lies further along the line of sight u by the box's half extent along u,
-    (L/2)|h.u| + (W/2)|n.u| (h heading, n its normal). A lidar cluster's bounding-box centre already
-    sits half its observed depth along u (obs_x|u_x| + obs_y|u_y|) past the near face: only the rest.
-    Unknown sizes (NaN) leave the position as it is. Returns (x, y)."""
-    r = np.hypot(x, y)
-    ux, uy = (
-        np.divide(x, r, out=np.ones_like(x), where=r > 0),
-        np.divide(y, r, out=np.zeros_like(y), where=r > 0),
-    )
-    hx, hy = np.cos(heading), np.sin(heading)
-    half = 0.5 * (length * np.abs(hx * ux + hy * uy) + width * np.abs(-hy * ux + hx * uy))
-    seen = 0.5 * (np.nan_to_num(obs_x) * np.abs(ux) + np.nan_to_num(obs_y) * np.abs(uy))
-    shift = np.where(source == "lidar", np.clip(half - seen, 0.0, None), half)
-    shift = np.nan_to_num(shift)
-    return x + ux * shift, y + uy * shift
 
 
 def empty_tracks():

@@ -87,7 +87,7 @@ def test_truncation_at_the_image_edge_lowers_the_fraction():
 
 
 def test_segmentation_of_a_hand_built_scene():
-    from av_fleet.ground_truth import SEG_CLASSES
+    from av_contracts.taxonomy import SEG_CLASSES
 
     assert SEG_CLASSES == ("background", "drivable", "lane_marking")  # CONTRACTS.md, label_masks
     front = _car("front", 15.0, 0.0)

@@ -5,9 +5,9 @@ import numpy as np
 import polars as pl
 
 from av_assets.scenes.detect import lead_vehicles
-from av_assets.scenes.ego import EgoState
 from av_assets.scenes.policy import DEFAULT_POLICY
 from av_assets.scenes.tracking import Frame, box_centre, classify_tracks, track
+from av_assets.shared.ego import EgoState
 
 P = DEFAULT_POLICY.tracker
 

@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from av_assets.scenes.ego import ego_state, smooth
 from av_assets.scenes.policy import DEFAULT_POLICY
+from av_assets.shared.ego import ego_state, smooth
 from av_contracts import tables
 from tests.helpers import shared_data_dir
 

@@ -18,9 +18,9 @@ from av_assets.scenes.detect import (
     track_lane_changes,
     track_lanes,
 )
-from av_assets.scenes.ego import EgoState, path_reference, smooth
 from av_assets.scenes.evaluate import match_events, pool
 from av_assets.scenes.policy import DEFAULT_POLICY, EVENT_TYPES, TriggerPolicy
+from av_assets.shared.ego import EgoState, path_reference, smooth
 from av_contracts import tables
 from tests.scenes.fleet import SCENES
 
@@ -162,7 +162,7 @@ def test_cut_in_needs_a_track_going_our_way_within_the_recorded_path():
 def test_hazard_needs_the_lane_reference_to_reach_it():
     """A standing object on the ego's own path, 40-60 m ahead along it and seen for 2 s: a hazard on
     a straight; not when the path turns 60 deg before reaching it (around a corner: the next road)."""
-    from av_assets.scenes.ego import odometry
+    from av_assets.shared.ego import odometry
 
     hz, v = 50.0, 10.0
     n = int(12 * hz)

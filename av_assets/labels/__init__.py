@@ -1,0 +1,21 @@
+"""Labels (issue 16, workflows 9-10): the offline auto-labeller (`autolabel`, `smoothing`,
+`projection`, `masks`), weak supervision (`weak`), routing (`ops/label_routing`), the per-drive label
+set `ml/labels` (tables labels, label_frames, label_masks), human QA through Label Studio
+(`label_studio`, `qa`, `ml/label_reviews`) and `av labels`. Docs: docs/labels.md."""
+
+from av_assets.platform.registry import Extension
+
+
+def _definitions():
+    from av_assets.labels.assets import label_reviews, label_routing, labels
+    from av_assets.platform.defs import domain_definitions
+
+    return domain_definitions(assets=[label_routing, label_reviews, labels])
+
+
+EXTENSION = Extension(
+    name="labels",
+    definitions=_definitions,
+    cli={"labels": "av_assets.labels.cli:app"},
+    process_assets=["ml/labels"],
+)
