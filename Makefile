@@ -6,6 +6,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the Label Studio server the tests start (tests/services/label_studio.py): its pins clash with ours
+LS_VENV := .venv-labelstudio
+LS_STAMP := $(LS_VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.av_home
 export AV_LAKE_ROOT ?= $(CURDIR)/.av_lake
 export PYTHONDONTWRITEBYTECODE := 1
@@ -26,7 +29,21 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 	  if [ -n "$$bad" ]; then echo "$$bad" >&2; exit 1; fi
 	@touch $(STAMP)
 
-install: $(STAMP)  ## create .venv with everything (a no-op when pyproject.toml did not change)
+# a fresh venv from the lock each time the lock changes; then every pin must be what pip installed
+$(LS_STAMP): requirements-labelstudio.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH" >&2; exit 2; }
+	rm -rf $(LS_VENV)
+	$(PYTHON) -m venv $(LS_VENV)
+	@echo '*' > $(LS_VENV)/.gitignore  # keep git, ruff and the like out of it
+	$(LS_VENV)/bin/pip install --quiet --upgrade pip wheel setuptools
+	$(LS_VENV)/bin/pip install --quiet -r requirements-labelstudio.txt
+	@missing=$$(grep -vE '^[[:space:]]*(#|$$)' requirements-labelstudio.txt \
+	  | grep -ivxFf <($(LS_VENV)/bin/pip freeze) || true); \
+	  if [ -n "$$missing" ]; then echo "$(LS_VENV): pip did not install these pins: $$missing" >&2; exit 1; fi
+	$(LS_VENV)/bin/pip check
+	@touch $(LS_STAMP)
+
+install: $(STAMP) $(LS_STAMP)  ## create .venv with everything and .venv-labelstudio (no-ops when their pins did not change)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)

@@ -575,6 +575,7 @@ LABELS = _table(
         "labeller": "VARCHAR",
         "policy_version": "VARCHAR",
         "model_version": "VARCHAR",
+        "cuboid": "DOUBLE[]",  # auto-labels: the 3D box in base_link [x, y, z0, length, width, height, yaw]
     },
 )
 LABEL_FRAMES = _table(

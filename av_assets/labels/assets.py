@@ -34,7 +34,7 @@ label_routing = versioned_policy_asset(
     key=["ops", "label_routing"],
     name="label_routing",
     ext="json",
-    default=lambda: {"accept_min": 0.8, "review_min": 0.35},
+    default=lambda: {"accept_min": 0.8, "review_min": 0.35, "veto": True},
     parse=_parse_routing,
     summary=lambda doc: {"av/accept_min": doc["accept_min"], "av/review_min": doc["review_min"]},
     group_name="labels",
@@ -53,6 +53,7 @@ label_reviews = dg.AssetSpec(
     group_name="labels",
     owners=OWNERS,
     kinds={"parquet"},
+    code_version="1",  # the consensus rules of av_assets/labels/qa.py
     description=(
         "Human QA per drive: verified labels from annotator consensus, written by `av labels import` "
         "(Label Studio JSON export) and reported as a materialisation of the drive's partition."
@@ -103,3 +104,22 @@ def _routing_policy(lake: LakeStorage):
 
     loaded = registered_policies()[ROUTING].load(lake)
     return RoutingPolicy.from_doc(loaded.doc, version=loaded.label)
+
+
+@dg.asset_check(
+    asset=labels,
+    blocking=True,
+    description=(
+        "verified labels are consensus of >= 2 annotators, inside their frame, in the taxonomy, and "
+        "every verified label of ml/labels is one of ml/label_reviews (datasets trust them)"
+    ),
+)
+def verified_labels_pass_qa(context: dg.AssetCheckExecutionContext, lake: LakeStorage) -> dg.AssetCheckResult:
+    from av_assets.labels.store import verified_labels_status
+
+    # Partitioned checks are a preview in 1.13: every drive on disk, outcomes in metadata.
+    passed, per_drive = verified_labels_status(lake)
+    return dg.AssetCheckResult(
+        passed=passed,
+        metadata={"per_drive": dg.MetadataValue.json(per_drive), "drives": len(per_drive)},
+    )

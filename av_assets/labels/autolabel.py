@@ -57,15 +57,17 @@ def _pose(ego: EgoState):
 
 
 def smooth_tracks(
-    tracks: pl.DataFrame, ego: EgoState, query_ns: np.ndarray, p: LabellerPolicy
+    tracks: pl.DataFrame,
+    ego: EgoState,
+    query_ns: np.ndarray,
+    p: LabellerPolicy,
+    cols: tuple[str, str] = ("x", "y"),
 ) -> pl.DataFrame:
-    """Each track's RTS-smoothed near-face position and velocity at the query times it covers
-    (base_link at that time), with the gap to its nearest measurement and whether the lidar saw it
-    within `max_gap_s` (its cluster extents then). One row per (track, query time)."""
+    """Each track's RTS-smoothed position (`cols`, base_link) and velocity at the query times it
+    covers (base_link at that time), with the gap its query time sits in. One row per (track, time)."""
     pose = _pose(ego)
     out: dict[str, list] = {
-        k: []
-        for k in ("track_id", "t_ns", "x", "y", "yaw_motion", "speed", "gap_s", "pos_std_m", "obs_x", "obs_y")
+        k: [] for k in ("track_id", "t_ns", "x", "y", "yaw_motion", "speed", "gap_s", "pos_std_m")
     }
     query_ns = np.unique(query_ns)
     for (tid,), g in tracks.sort("t_ns").group_by(["track_id"], maintain_order=True):
@@ -73,7 +75,7 @@ def smooth_tracks(
             continue
         t = g["t_ns"].to_numpy()
         px, py, ppsi = pose(t)
-        bx, by = g["x_near"].to_numpy(), g["y_near"].to_numpy()  # what the sensors saw: the near faces
+        bx, by = g[cols[0]].to_numpy(), g[cols[1]].to_numpy()
         wx = px + np.cos(ppsi) * bx - np.sin(ppsi) * by
         wy = py + np.sin(ppsi) * bx + np.cos(ppsi) * by
         src = g["source"].to_numpy()
@@ -105,12 +107,6 @@ def smooth_tracks(
         out["speed"] += np.hypot(xs[:, 2], xs[:, 3]).tolist()
         out["gap_s"] += gap.tolist()
         out["pos_std_m"] += std.tolist()
-        lid = src == "lidar"
-        ex, ey = g["length_m"].to_numpy(), g["width_m"].to_numpy()
-        for tq in q:
-            near = lid & (np.abs(t - tq) <= p.max_gap_s * 5e8)
-            out["obs_x"].append(float(np.nanmedian(ex[near])) if near.any() else np.nan)
-            out["obs_y"].append(float(np.nanmedian(ey[near])) if near.any() else np.nan)
     return pl.DataFrame(
         out,
         schema={
@@ -122,8 +118,6 @@ def smooth_tracks(
             "speed": pl.Float64,
             "gap_s": pl.Float64,
             "pos_std_m": pl.Float64,
-            "obs_x": pl.Float64,
-            "obs_y": pl.Float64,
         },
     )
 
@@ -182,18 +176,26 @@ def classify(per_track: pl.DataFrame, p: LabellerPolicy) -> pl.DataFrame:
     ext = per_track["extent_m"].fill_null(np.nan).to_numpy()
     v = per_track["speed_mps"].fill_null(0.0).to_numpy()
     seen = np.isfinite(wide)
+    tall = h >= p.truck_min_height_m  # taller than any person or car
     cls = np.full(per_track.height, "", dtype=object)
     moving = np.isin(guess, ["vehicle", "pedestrian", "cyclist"])
-    cls[moving & ~seen] = np.where(guess[moving & ~seen] == "vehicle", "car", guess[moving & ~seen])
-    person = moving & seen & (wide < p.person_max_width_m)
+    blind = moving & ~seen  # no lidar cluster: the tracker's motion-based guess, or the height
+    cls[blind] = np.where(guess[blind] == "vehicle", "car", guess[blind])
+    # a person: narrow across the line of sight, or a little wider (a bike seen obliquely) but
+    # person-tall and short
+    person = (wide < p.person_max_width_m) | (
+        (wide < p.rider_max_width_m) & (h >= p.rider_min_height_m) & (ext < p.rider_max_length_m)
+    )
+    person = moving & seen & person & ~tall
     vehicle = moving & seen & ~person
     cls[person] = "pedestrian"
     cls[person & ((v >= p.cyclist_min_speed_mps) | (ext >= p.cyclist_min_length_m))] = "cyclist"
     cls[vehicle] = "car"
-    cls[vehicle & (h >= p.truck_min_height_m)] = "truck"
     cls[vehicle & (ext >= p.bus_min_length_m)] = "bus"
+    cls[moving & tall & ~(vehicle & (ext >= p.bus_min_length_m))] = "truck"
     st = guess == "static"
     cls[st & (h >= p.parked_car_min_height_m) & (wide >= p.person_max_width_m)] = "car"
+    cls[st & tall] = "truck"
     cls[st & (h < p.cone_max_height_m) & (ext <= p.cone_max_extent_m)] = "traffic_cone"
     cls[st & (h < p.barrier_max_height_m) & (ext >= p.barrier_min_length_m) & (cls == "")] = "barrier"
     return per_track.with_columns(pl.Series("class", cls.astype(str)))
@@ -211,6 +213,56 @@ def size_consistent(cls: np.ndarray, h: np.ndarray, ln: np.ndarray, p: LabellerP
     return out
 
 
+def centre_from_nearest_point(px, py, yaw, length, width, sx, sy, iterations: int = 25):
+    """Box centres from the point of each footprint nearest its sensor (a radar's return): the
+    nearest point of a box c, R, (L, W) to a sensor s is c + R clamp(R^T (s - c), +-L/2, +-W/2), a
+    corner when seen obliquely. Solved for c by fixed-point iteration from the line-of-sight guess."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    dx, dy = px - sx, py - sy
+    r = np.maximum(np.hypot(dx, dy), 1e-6)
+    cx, cy = px + dx / r * length / 2, py + dy / r * length / 2
+    for _ in range(iterations):
+        lx, ly = c * (sx - cx) + s * (sy - cy), -s * (sx - cx) + c * (sy - cy)
+        qx, qy = np.clip(lx, -length / 2, length / 2), np.clip(ly, -width / 2, width / 2)
+        cx, cy = px - (c * qx - s * qy), py - (s * qx + c * qy)
+    return cx, cy
+
+
+def suppress_duplicates(x, y, length, width, yaw, support, max_overlap: float) -> np.ndarray:
+    """Keep-mask over one instant's cuboids: where two footprints overlap by more than `max_overlap`
+    of the smaller one (one object split into two tracks: a truck's cab and trailer, radar returns
+    off several of its corners), the better supported track keeps it."""
+    from shapely.geometry import Polygon
+
+    corners = cuboid_corners(x, y, np.zeros(len(x)), length, width, np.ones(len(x)), yaw)[:, [0, 1, 3, 2], :2]
+    polys = [Polygon(c) for c in corners]
+    keep = np.zeros(len(x), bool)
+    for i in np.argsort(-np.asarray(support), kind="stable"):
+        clash = any(
+            polys[i].intersection(polys[j]).area > max_overlap * min(polys[i].area, polys[j].area)
+            for j in np.flatnonzero(keep)
+        )
+        keep[i] = not clash
+    return keep
+
+
+def box_sizes(per_track: pl.DataFrame, p: LabellerPolicy) -> pl.DataFrame:
+    """Each classified track's cuboid size: measured where the lidar saw it (clipped to a sane band
+    around the class prior), the prior elsewhere; and whether the measurement fits the class."""
+    cls = per_track["class"].to_numpy()
+    prior = [p.priors[c] for c in cls]
+    h, ln, w = (per_track[c].fill_null(np.nan).to_numpy() for c in ("height_m", "extent_m", "across_m"))
+    pl_, pw, ph = (np.array([getattr(q, a) for q in prior]) for a in ("length", "width", "height"))
+    return per_track.with_columns(
+        # the longest side seen is the length only once it is long enough to be one (from behind the
+        # lidar sees a vehicle's width)
+        pl.Series("box_length", np.where(ln >= 0.6 * pl_, np.clip(ln, 0.6 * pl_, 1.8 * pl_), pl_)),
+        pl.Series("box_width", np.where(np.isfinite(w), np.clip(w, 0.85 * pw, 1.2 * pw), pw)),
+        pl.Series("box_height", np.where(np.isfinite(h), np.clip(h, 0.8 * ph, 1.3 * ph), ph)),
+        pl.Series("size_ok", size_consistent(cls, h, ln, p)),
+    )
+
+
 def candidates(
     drive_id: str,
     tracks: pl.DataFrame,
@@ -219,78 +271,72 @@ def candidates(
     cameras: dict[str, Camera],
     sweeps: dict[int, np.ndarray],
     p: LabellerPolicy,
+    sensor_xy: dict[str, tuple[float, float]] | None = None,
 ) -> pl.DataFrame:
     """2D box candidates on every keyframe (one row per track seen in it), with their evidence."""
     empty = pl.DataFrame(schema={"label_id": pl.String, **{c: pl.Float64 for c in CANDIDATE_COLUMNS}})
     if not tracks.height or not keyframes.height:
         return empty.clear()
-    states = smooth_tracks(tracks, ego, keyframes["t_ns"].to_numpy(), p)
-    if not states.height:
+    query = keyframes["t_ns"].to_numpy()
+    sensor_xy = sensor_xy or {}
+    # pass 1: what the sensors saw (near faces), for the lidar evidence and the class
+    near = smooth_tracks(tracks, ego, query, p, cols=("x_near", "y_near"))
+    if not near.height:
         return empty.clear()
+    near = near.hstack(lidar_height(near, sweeps, p))
+    seen = pl.col("lidar_points") >= p.min_height_points
+    per_track = (
+        near.group_by("track_id")
+        .agg(pl.col("lidar_top_m").filter(seen).quantile(0.9).alias("height_m"))
+        .join(tracks.group_by("track_id").agg(pl.col("class_guess").first()), on="track_id")
+        .join(track_shape(tracks), on="track_id", how="left")
+    )
+    per_track = box_sizes(classify(per_track, p).filter(pl.col("class") != ""), p)
+    # pass 2: each measurement moved to the box centre with the track's size, then smoothed
+    t2 = tracks.join(per_track.select("track_id", "box_length", "box_width"), on="track_id")
+    args = [t2[c].to_numpy() for c in ("x_near", "y_near", "heading_rad", "box_length", "box_width")]
+    cx, cy = box_centre(*args, t2["source"].to_numpy(), t2["length_m"].to_numpy(), t2["width_m"].to_numpy())
+    # radar returns come off the footprint's nearest point (a corner when seen obliquely)
+    radar = (t2["source"] == "radar").to_numpy()
+    if radar.any() and "radar" in sensor_xy:
+        rx, ry = centre_from_nearest_point(*(a[radar] for a in args), *sensor_xy["radar"])
+        cx[radar], cy[radar] = rx, ry
+    states = smooth_tracks(
+        t2.with_columns(pl.Series("cx", cx), pl.Series("cy", cy)), ego, query, p, cols=("cx", "cy")
+    )
     info = tracks.group_by("track_id").agg(
-        pl.col("class_guess").first(),
         pl.len().alias("track_updates"),
         (pl.col("source") == "radar").any().alias("radar_seen"),
         (pl.col("source") == "lidar").any().alias("lidar_seen"),
-        pl.col("heading_rad").first(),
     )
-    states = states.join(info, on="track_id", how="left")
     moving = states["speed"].to_numpy() >= p.moving_speed_mps
-    yaw = np.where(moving, states["yaw_motion"].to_numpy(), 0.0)
-    states = states.with_columns(pl.Series("yaw", yaw)).hstack(lidar_height(states, sweeps, p))
-    seen = pl.col("lidar_points") >= p.min_height_points
-    per_track = (
-        states.group_by("track_id")
-        .agg(
-            pl.col("class_guess").first(), pl.col("lidar_top_m").filter(seen).quantile(0.9).alias("height_m")
-        )
-        .join(track_shape(tracks), on="track_id", how="left")
-    )
-    per_track = classify(per_track, p).filter(pl.col("class") != "")
-    states = states.join(
-        per_track.select(
-            "track_id",
-            "class",
-            "height_m",
-            pl.col("extent_m").alias("length_m"),
-            pl.col("across_m").alias("width_m"),
-        ),
-        on="track_id",
+    states = (
+        states.with_columns(pl.Series("yaw", np.where(moving, states["yaw_motion"].to_numpy(), 0.0)))
+        .join(info, on="track_id", how="left")
+        .join(per_track, on="track_id")
+        .join(near.select("track_id", "t_ns", "lidar_points"), on=["track_id", "t_ns"], how="left")
+        .with_columns(pl.col("lidar_points").fill_null(0))
     )
     if not states.height:
         return empty.clear()
-    cls = states["class"].to_numpy()
-    prior = [p.priors[c] for c in cls]
-    h_meas, l_meas, w_meas = (
-        states[c].fill_null(np.nan).to_numpy() for c in ("height_m", "length_m", "width_m")
-    )
-    pl_, pw, ph = (np.array([getattr(q, a) for q in prior]) for a in ("length", "width", "height"))
-    # measured size where the lidar saw enough of it, within sane bounds of the class prior
-    length = np.where(np.isfinite(l_meas), np.clip(l_meas, 0.8 * pl_, 1.6 * pl_), pl_)
-    width = np.where(np.isfinite(w_meas), np.clip(w_meas, 0.85 * pw, 1.2 * pw), pw)
-    height = np.where(np.isfinite(h_meas), np.clip(h_meas, 0.8 * ph, 1.3 * ph), ph)
-    states = states.with_columns(
-        pl.Series("box_length", length),
-        pl.Series("box_width", width),
-        pl.Series("box_height", height),
-        pl.Series("size_ok", size_consistent(cls, h_meas, l_meas, p)),
-    )
     rows = []
     for (sensor_id, t_ns), _ in keyframes.group_by(["sensor_id", "t_ns"], maintain_order=True):
         cam = cameras.get(sensor_id)
         st = states.filter(pl.col("t_ns") == t_ns)
         if cam is None or not st.height:
             continue
-        x, y = box_centre(
+        support = st["track_updates"].to_numpy() + st["lidar_points"].to_numpy()
+        dup = suppress_duplicates(
             st["x"].to_numpy(),
             st["y"].to_numpy(),
-            st["yaw"].to_numpy(),
             st["box_length"].to_numpy(),
             st["box_width"].to_numpy(),
-            np.where(st["obs_x"].is_not_nan().to_numpy(), "lidar", "radar"),
-            st["obs_x"].to_numpy(),
-            st["obs_y"].to_numpy(),
+            st["yaw"].to_numpy(),
+            support,
+            p.max_footprint_overlap,
         )
+        st = st.filter(pl.Series(dup))
+        x, y = st["x"].to_numpy(), st["y"].to_numpy()
         corners = cuboid_corners(
             x,
             y,

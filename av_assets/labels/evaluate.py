@@ -173,6 +173,7 @@ def label_quality(
         & (pl.col("range_m").is_null() | (pl.col("range_m") <= max_range_m))
     )
     _, tm = match(accepted, wanted)
+    _, tm_all = match(labels.filter(pl.col("status") != "rejected"), wanted)
     counts = labels.group_by("status").len()
     by_status = dict(zip(counts["status"].to_list(), counts["len"].to_list(), strict=True))
     scored = labels.filter(pl.col("status") != "rejected")
@@ -184,6 +185,7 @@ def label_quality(
         "accepted": accepted.height,
         "precision_accepted": round(float(pm.mean()), 4) if pm.size else None,
         "recall_visible": round(float(tm.mean()), 4) if tm.size else None,
+        "recall_visible_with_qa": round(float(tm_all.mean()), 4) if tm_all.size else None,
         "recall_truth": wanted.height,
         "ap50": ap50(scored, truth, frames),
     }

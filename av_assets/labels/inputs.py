@@ -22,6 +22,7 @@ class DriveInputs:
     calibration: dict
     cameras: dict[str, Camera]
     sweeps: dict[int, np.ndarray]  # t_ns -> (n, 3) base_link lidar points
+    sensor_xy: dict[str, tuple[float, float]]  # radar | lidar -> mount position in base_link (x, y)
 
 
 def read_drive(lake, drive_id: str, sweep_tolerance_s: float = 0.06) -> DriveInputs:
@@ -38,7 +39,35 @@ def read_drive(lake, drive_id: str, sweep_tolerance_s: float = 0.06) -> DriveInp
     cameras = {s: c for s in sensors if (c := Camera.from_calibration(calibration, s)) is not None}
     t = keyframes["t_ns"].to_numpy() if keyframes.height else np.empty(0, np.int64)
     sweeps = lidar_sweeps(lake, drive_id, calibration, t, sweep_tolerance_s)
-    return DriveInputs(drive_id, keyframes, tracks, ego, calibration, cameras, sweeps)
+    return DriveInputs(
+        drive_id,
+        keyframes,
+        tracks,
+        ego,
+        calibration,
+        cameras,
+        sweeps,
+        sensor_mounts(lake, drive_id, calibration),
+    )
+
+
+def sensor_mounts(lake, drive_id: str, calibration: dict) -> dict[str, tuple[float, float]]:
+    """Where the radar and the lidar sit in base_link (the mean mount of each kind's sensors)."""
+    from av_assets.shared.rig import extrinsics
+
+    idx_rel = tables.FRAMES.rel(drive_id=drive_id)
+    if not lake.exists(idx_rel):
+        return {}
+    kinds = lake.read_parquet(idx_rel).select("kind", "sensor_id").unique()
+    out: dict[str, tuple[float, float]] = {}
+    for (kind,), g in kinds.filter(pl.col("kind").is_in(["radar", "lidar"])).group_by(["kind"]):
+        mounts = [
+            ex[1][:2] for s in g["sensor_id"].to_list() if (ex := extrinsics(calibration, s)) is not None
+        ]
+        if mounts:
+            m = np.mean(mounts, axis=0)
+            out[kind] = (float(m[0]), float(m[1]))
+    return out
 
 
 def lidar_sweeps(

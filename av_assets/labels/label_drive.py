@@ -82,28 +82,37 @@ def frame_status(labels: pl.DataFrame, frames: pl.DataFrame) -> pl.DataFrame:
 def read_keyframe(lake, path: str) -> np.ndarray | None:
     import cv2
 
-    data = np.frombuffer(lake.read_bytes(path), np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
-    return img
+    return cv2.imdecode(np.frombuffer(lake.read_bytes(path), np.uint8), cv2.IMREAD_GRAYSCALE)
 
 
 def camera_evidence(lake, cands: pl.DataFrame, keyframes: pl.DataFrame) -> np.ndarray:
     """`edge_ratio` of every candidate, each redacted keyframe decoded once."""
     out = np.full(cands.height, np.nan)
-    if not cands.height:
-        return out
-    idx = cands.with_row_index("_i")
-    paths = keyframes.select("sensor_id", "t_ns", "path", "width")
-    for (sensor_id, t_ns), g in idx.group_by(["sensor_id", "t_ns"]):
-        row = paths.filter((pl.col("sensor_id") == sensor_id) & (pl.col("t_ns") == t_ns))
-        if not row.height:
-            continue
-        img = read_keyframe(lake, row["path"][0])
+    paths = {(r["sensor_id"], r["t_ns"]): (r["path"], r["width"]) for r in keyframes.iter_rows(named=True)}
+    for (sensor_id, t_ns), g in cands.with_row_index("_i").group_by(["sensor_id", "t_ns"]):
+        path, width = paths.get((sensor_id, t_ns), (None, None))
+        img = read_keyframe(lake, path) if path else None
         if img is None:
             continue
-        scale = img.shape[1] / float(row["width"][0] or img.shape[1])
-        boxes = g.select("x_min", "y_min", "x_max", "y_max").to_numpy()
-        out[g["_i"].to_numpy()] = edge_ratio(img, boxes, scale)
+        scale = img.shape[1] / float(width or img.shape[1])
+        out[g["_i"].to_numpy()] = edge_ratio(
+            img, g.select("x_min", "y_min", "x_max", "y_max").to_numpy(), scale
+        )
+    return out
+
+
+def model_agreement(cands: pl.DataFrame, model_boxes: pl.DataFrame) -> np.ndarray:
+    """Per candidate: the best IoU with a model prediction of the same class on the same keyframe
+    (`model_boxes`: sensor_id, t_ns, class, x_min..y_max, model_version)."""
+    from av_assets.labels.evaluate import iou_matrix
+
+    cols = ["x_min", "y_min", "x_max", "y_max"]
+    out = np.zeros(cands.height)
+    preds = {k: g for k, g in model_boxes.group_by(["sensor_id", "t_ns", "class"])}
+    for key, g in cands.with_row_index("_i").group_by(["sensor_id", "t_ns", "class"]):
+        m = preds.get(key)
+        if m is not None:
+            out[g["_i"].to_numpy()] = iou_matrix(g.select(cols).to_numpy(), m.select(cols).to_numpy()).max(1)
     return out
 
 
@@ -117,7 +126,14 @@ def label_drive(
     """Auto-labels of one drive. `model_boxes` (when the registry has a production model): its
     predictions on the same keyframes, a further voter."""
     cands = candidates(
-        inputs.drive_id, inputs.tracks, inputs.ego, inputs.keyframes, inputs.cameras, inputs.sweeps, policy
+        inputs.drive_id,
+        inputs.tracks,
+        inputs.ego,
+        inputs.keyframes,
+        inputs.cameras,
+        inputs.sweeps,
+        policy,
+        inputs.sensor_xy,
     )
     label_set = label_set_id(routing)
     frames = (
@@ -132,9 +148,13 @@ def label_drive(
             {"candidates": 0},
         )
     cands = cands.with_columns(pl.Series("edge_ratio", camera_evidence(lake, cands, inputs.keyframes)))
+    model_version = None
+    if model_boxes is not None and model_boxes.height:
+        cands = cands.with_columns(pl.Series("model_iou", model_agreement(cands, model_boxes)))
+        model_version = str(model_boxes["model_version"][0])
     votes = vote_matrix(cands)
     score, lm_info = label_model_scores(votes)
-    status = routing.route(score)
+    status = routing.route(score, (votes == 0).any(axis=1))
     names = [lf.name for lf in LABELLING_FUNCTIONS]
     vote_text = [
         ",".join(f"{n}={int(v)}" for n, v in zip(names, row, strict=True) if v != -1) for row in votes
@@ -157,7 +177,7 @@ def label_drive(
         pl.Series("votes", vote_text),
         pl.lit(LABELLER_VERSION).alias("labeller"),
         pl.lit(routing.version).alias("policy_version"),
-        pl.lit(None, pl.String).alias("model_version"),
+        pl.lit(model_version, pl.String).alias("model_version"),
         pl.col("cuboid").cast(pl.List(pl.Float64)),
     ).cast(LABEL_SCHEMA)
     frames = frame_status(labels, inputs.keyframes).with_columns(pl.lit(label_set).alias("label_set"))

@@ -7,7 +7,9 @@ The labeller knows where the road is from what the pipeline already measured, no
   beyond the recorded drive (or `horizon_s`) it continues straight on its last heading;
 - the ego's lane changes (silver/event_detections `lane_change`, else the tracks' `ego_lane_shift_m`):
   during and after a change the path is one lane width off the lane the drive started in, so the road's
-  edges, fixed to that starting lane, are shifted back by the change's ramp;
+  edges, fixed to that starting lane, are shifted back by the change, following the sideways move
+  measured from odometry around the detected interval (`lane_change_profile`), and the road's normal is
+  the path's turned back by the angle the change crosses the road at;
 - the road's cross-section in lanes of the starting ("base") lane frame (`road_lanes`): the lanes the ego
   drove in, plus lanes where moving vehicles were tracked for long enough (silver/object_tracks: lateral
   offset + the ego's lane shift at that instant), plus `oncoming_lanes` assumed left of the leftmost
@@ -22,6 +24,10 @@ The road and lane-boundary strips are swept along the path as quads on the flat 
 clipped at a near plane in front of the camera (points behind it never wrap into the image), projected
 through the pinhole model and filled with cv2. Tracked objects (silver/object_tracks boxes) are carved
 back to background, as they hide the road. Pure geometry lives in plain functions; `drive_masks` reads.
+
+The masks use no image, so light and weather do not change them. The keyframe's `t_ns` is taken as its
+capture time: a camera clock offset that silver/signals_clock did not correct shows as a slight
+rotation of the road while the ego's heading changes (lane changes, bends).
 """
 
 from __future__ import annotations
@@ -30,18 +36,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from av_assets.labels.projection import Camera, cuboid_corners, project_cuboids
+from av_assets.shared.ego import EgoState, ego_state, odometry
 from av_contracts import tables
 from av_contracts.taxonomy import SEG_CLASSES
 
 BACKGROUND = SEG_CLASSES.index("background")
 DRIVABLE = SEG_CLASSES.index("drivable")
 LANE_MARKING = SEG_CLASSES.index("lane_marking")
-
-# silver/signals names (CAN `<MESSAGE>.<SIGNAL>` in DBC units, IMU in SI) and unit conversions
-SPEED_SIGNALS = ("SPEED.SPEED",)
-WHEEL_SIGNALS = tuple(f"WHEEL_SPEEDS.WHEEL_SPEED_{w}" for w in ("FL", "FR", "RL", "RR"))
-YAW_SIGNALS = ("angular_velocity.z", "KINEMATICS.YAW_RATE")  # IMU first (rad/s), CAN fallback (deg/s)
-_TO_SI = {"km/h": 1 / 3.6, "kph": 1 / 3.6, "m/s": 1.0, "mph": 0.44704, "deg/s": np.pi / 180, "rad/s": 1.0}
 
 
 @dataclass(frozen=True)
@@ -66,81 +68,21 @@ class MaskPolicy:
     """Track-seconds of moving vehicles centred in a lane needed to add that lane to the road."""
     lane_evidence_mps: float = 6.0
     """Ground speed (m/s) above which a tracked vehicle is traffic in a lane (not parked, not a bike)."""
-    lane_evidence_tol: float = 0.2
+    lane_evidence_tol: float = 0.3
     """How close (fraction of a lane width) to a lane's centre a vehicle must be to count for it."""
     lane_evidence_min_track_s: float = 1.0
     """Tracks shorter than this (s) are not lane evidence (clutter, fragments)."""
+    lane_change_pad_s: float = 1.0
+    """Seconds either side of a lane change's padded window over which the road's heading is taken."""
+    lane_change_tolerance: float = 0.35
+    """A lane change's measured sideways move is used as its shape when it is within this fraction of
+    one lane width; else the shift ramps linearly over the detected interval."""
     carve_objects: bool = True
     """Tracked objects' boxes hide the road: their projection is set back to background."""
     object_min_hits: int = 5
     """Tracks with fewer hits than this are not carved."""
     object_max_gap_s: float = 0.15
     """A track is carved at a keyframe only if it has a sample within this time of the frame."""
-
-
-# --- camera -----------------------------------------------------------------------------------------
-
-
-def quat_to_rot(x: float, y: float, z: float, w: float) -> np.ndarray:
-    n = np.sqrt(x * x + y * y + z * z + w * w) or 1.0
-    x, y, z, w = x / n, y / n, z / n, w / n
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
-@dataclass(frozen=True)
-class Camera:
-    """Pinhole camera: `rot`/`trans` place the optical frame in base_link (p_base = rot @ p_opt + trans)."""
-
-    rot: np.ndarray
-    trans: np.ndarray
-    K: np.ndarray
-    width: int
-    height: int
-
-    def to_optical(self, p_base: np.ndarray) -> np.ndarray:
-        return (p_base - self.trans) @ self.rot
-
-    def to_pixels(self, p_opt: np.ndarray) -> np.ndarray:
-        z = p_opt[..., 2]
-        u = self.K[0, 0] * p_opt[..., 0] / z + self.K[0, 1] * p_opt[..., 1] / z + self.K[0, 2]
-        v = self.K[1, 1] * p_opt[..., 1] / z + self.K[1, 2]
-        return np.stack([u, v], axis=-1)
-
-    def scaled(self, width: int, height: int) -> Camera:
-        """The same camera at another resolution (a frame resized from the calibrated size)."""
-        if (width, height) == (self.width, self.height):
-            return self
-        sx, sy = width / self.width, height / self.height
-        K = self.K.copy()
-        K[0] *= sx
-        K[1] *= sy
-        return Camera(self.rot, self.trans, K, int(width), int(height))
-
-
-def camera_from_calibration(calibration: dict, sensor: str) -> Camera | None:
-    """The sensor's camera model from the calibration.json sidecar; None without extrinsics or K."""
-    s = (calibration.get("sensors") or {}).get(sensor) or {}
-    ext, intr = s.get("extrinsics"), s.get("intrinsics")
-    if not ext or not intr or not intr.get("K"):
-        return None
-    t = ext.get("translation") or [ext.get("tx", 0.0), ext.get("ty", 0.0), ext.get("tz", 0.0)]
-    q = (
-        ext.get("rotation_xyzw")
-        or ext.get("rotation")
-        or [ext.get("qx", 0.0), ext.get("qy", 0.0), ext.get("qz", 0.0), ext.get("qw", 1.0)]
-    )
-    if isinstance(t, dict):
-        t = [t["x"], t["y"], t["z"]]
-    if isinstance(q, dict):
-        q = [q["x"], q["y"], q["z"], q["w"]]
-    K = np.asarray(intr["K"], float).reshape(3, 3)
-    return Camera(quat_to_rot(*q), np.asarray(t, float), K, int(intr["width"]), int(intr["height"]))
 
 
 # --- geometry ---------------------------------------------------------------------------------------
@@ -166,18 +108,6 @@ def clip_near(poly: np.ndarray, near: float) -> np.ndarray:
     return np.array(out) if out else np.empty((0, 3))
 
 
-def odometry(
-    t_ns: np.ndarray, speed: np.ndarray, yaw_rate: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Dead-reckoned planar path on a time grid: (s, x, y, heading), starting at the origin."""
-    dt = np.diff(t_ns.astype(np.int64)).astype(float) / 1e9
-    yaw = np.nan_to_num(yaw_rate)
-    psi = np.concatenate([[0.0], np.cumsum(0.5 * (yaw[1:] + yaw[:-1]) * dt)])
-    ds = np.concatenate([[0.0], 0.5 * (speed[1:] + speed[:-1]) * dt])
-    mid = psi - np.concatenate([[0.0], 0.5 * np.diff(psi)])
-    return np.cumsum(ds), np.cumsum(ds * np.cos(mid)), np.cumsum(ds * np.sin(mid)), psi
-
-
 @dataclass
 class EgoPath:
     """The ego's whole-drive odometry on a time grid, plus its lane shift (m, left positive) relative
@@ -191,23 +121,15 @@ class EgoPath:
     shift: np.ndarray
 
     @classmethod
-    def straight(cls, t_ns: np.ndarray, speed: float = 10.0) -> EgoPath:
-        """A constant-speed straight path (tests)."""
-        t = np.asarray(t_ns, np.int64)
-        n = t.size
-        return cls.from_motion(t, np.full(n, speed), np.zeros(n))
-
-    @classmethod
-    def from_motion(cls, t_ns, speed, yaw_rate, shift=None) -> EgoPath:
-        t = np.asarray(t_ns, np.int64)
-        s, x, y, psi = odometry(t, np.asarray(speed, float), np.asarray(yaw_rate, float))
-        sh = np.zeros(t.size) if shift is None else np.asarray(shift, float)
-        return cls(t, s, x, y, psi, sh)
+    def from_ego(cls, ego: EgoState, shift=None) -> EgoPath:
+        s, x, y, psi = odometry(ego)
+        sh = np.zeros(ego.t_ns.size) if shift is None else np.asarray(shift, float)
+        return cls(ego.t_ns, s, x, y, psi, sh)
 
 
 def path_ahead(path: EgoPath, t_ns: int, policy: MaskPolicy) -> tuple[np.ndarray, ...]:
-    """Samples of the ego's path ahead of the pose at t_ns, in base_link at t_ns: (x, y, heading,
-    lane shift relative to the shift at t_ns). Arclength steps of `policy.step_m` up to
+    """Samples of the ego's path ahead of the pose at t_ns, in base_link at t_ns: (x, y, the road's
+    heading there, lane shift relative to the shift at t_ns). Arclength steps of `policy.step_m` up to
     `policy.max_range_m`; the recorded path is used up to `horizon_s` ahead, straight on beyond."""
     tg = (path.t_ns - path.t_ns[0]).astype(float)
     tq = float(t_ns - path.t_ns[0])
@@ -225,6 +147,10 @@ def path_ahead(path: EgoPath, t_ns: int, policy: MaskPolicy) -> tuple[np.ndarray
     over = sq - known
     qx, qy = qx + over * np.cos(qh), qy + over * np.sin(qh)
     q_sh = np.interp(known, s_u, path.shift[first])
+    # the road's heading: the path's, less the angle the ego's lane shift turns it by (a lane change
+    # crosses the road at an angle; the road's normal, not the path's, carries the lateral offsets)
+    if sq.size > 1:
+        qh = qh - np.arctan(np.gradient(q_sh, sq))
     c, sn = np.cos(p0), np.sin(p0)
     dx, dy = qx - x0, qy - y0
     return c * dx + sn * dy, -sn * dx + c * dy, qh - p0, q_sh - sh0
@@ -258,35 +184,10 @@ def fill_ground(
             q = clip_near(q, near)
             if q.shape[0] < 3:
                 continue
-        px = np.clip(cam.to_pixels(q), -lim, lim)
+        px = np.clip(cam.pixels(q), -lim, lim)
         polys.append(np.round(px * 16).astype(np.int32))
     for p in polys:  # one by one: overlapping quads (inside of a bend) must not cancel out
         cv2.fillPoly(mask, [p], int(value), lineType=cv2.LINE_8, shift=4)
-
-
-def cuboid_corners(x, y, yaw, length, width, height) -> np.ndarray:
-    """8 x 3 corners of a box standing on the ground (base_link)."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    dx = np.array([1, 1, -1, -1, 1, 1, -1, -1]) * length / 2
-    dy = np.array([1, -1, -1, 1, 1, -1, -1, 1]) * width / 2
-    dz = np.array([0, 0, 0, 0, 1, 1, 1, 1]) * height
-    return np.stack([x + c * dx - s * dy, y + s * dx + c * dy, dz], axis=1)
-
-
-def carve_box(mask: np.ndarray, cam: Camera, corners: np.ndarray, near: float) -> None:
-    """Set a box's silhouette (convex hull of its near-clipped faces) to background."""
-    import cv2
-
-    opt = cam.to_optical(corners)
-    if (opt[:, 2] < near).all():
-        return
-    faces = ((0, 1, 2, 3), (4, 5, 6, 7), (0, 1, 5, 4), (1, 2, 6, 5), (2, 3, 7, 6), (3, 0, 4, 7))
-    pts = [clip_near(opt[list(f)], near) for f in faces]
-    pts = np.concatenate([p for p in pts if p.shape[0]], axis=0)
-    lim = 8.0 * max(cam.width, cam.height)
-    px = np.clip(cam.to_pixels(pts), -lim, lim).astype(np.float32)
-    hull = cv2.convexHull(px)
-    cv2.fillConvexPoly(mask, np.round(hull * 16).astype(np.int32), BACKGROUND, lineType=cv2.LINE_8, shift=4)
 
 
 @dataclass(frozen=True)
@@ -310,10 +211,11 @@ class Road:
 
 
 def render_mask(
-    cam: Camera, path: EgoPath, t_ns: int, road: Road, policy: MaskPolicy, boxes: list[np.ndarray] = ()
+    cam: Camera, path: EgoPath, t_ns: int, road: Road, policy: MaskPolicy, boxes: np.ndarray | None = None
 ) -> np.ndarray:
     """The class-index mask of one frame at t_ns: the road band and its lane-boundary strips swept
-    along the ego's path ahead, projected through `cam`; then `boxes` (8 x 3 corners) carved out."""
+    along the ego's path ahead, projected through `cam`; then `boxes` (n x 8 x 3 corners) carved out
+    (each box's silhouette: the convex hull of its part in front of the near plane)."""
     mask = np.zeros((cam.height, cam.width), np.uint8)
     px, py, ph, sh = path_ahead(path, t_ns, policy)
     if px.size < 2:
@@ -326,8 +228,13 @@ def render_mask(
     for d in road.boundaries:
         q = band_quads(px, py, ph, base + d - hw, base + d + hw)
         fill_ground(mask, cam, q, LANE_MARKING, policy.near_plane_m)
-    for corners in boxes:
-        carve_box(mask, cam, corners, policy.near_plane_m)
+    if boxes is not None and len(boxes):
+        import cv2
+
+        for hull in project_cuboids(cam, boxes, policy.near_plane_m)[1]:
+            if hull is not None:
+                poly = np.round(hull * 16).astype(np.int32)
+                cv2.fillConvexPoly(mask, poly, BACKGROUND, lineType=cv2.LINE_8, shift=4)
     return mask
 
 
@@ -347,7 +254,7 @@ def lane_width_from_tracks(lat: np.ndarray, lane: np.ndarray) -> float | None:
     """The lane width W the tracks' `lane` column was assigned with (lane = round(lat / W)): the
     middle of the interval of widths consistent with every row; None when the rows do not pin it
     (no row off the ego lane, or inconsistent rows)."""
-    ok = np.isfinite(lat) & (lane != np.iinfo(np.int64).min)
+    ok = np.isfinite(lat)
     a, k = np.abs(lat[ok]), np.abs(lane[ok]).astype(float)
     if not np.any(k >= 1):
         return None
@@ -390,48 +297,44 @@ def road_lanes(
     return k_min, k_max, why or f"same-direction lanes {k_min}..{k_same}"
 
 
-def _split_signals(sig, names) -> dict[str, tuple[np.ndarray, np.ndarray, str | None]]:
-    import polars as pl
-
-    lf = sig.lazy() if isinstance(sig, pl.DataFrame) else sig
-    df = lf.select("t_ns", "signal", "value", "unit").filter(pl.col("signal").is_in(list(names))).collect()
-    out = {}
-    for name in names:
-        d = df.filter(pl.col("signal") == name).sort("t_ns")
-        if d.height:
-            out[name] = (d["t_ns"].to_numpy(), d["value"].to_numpy().astype(float), d["unit"][0])
-    return out
-
-
-def ego_motion(sig, hz: float = 50.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(t_ns grid, speed m/s, yaw rate rad/s) from silver/signals rows; empty without a speed."""
-    parts = _split_signals(sig, (*SPEED_SIGNALS, *WHEEL_SIGNALS, *YAW_SIGNALS))
-    speed = next((parts[n] for n in SPEED_SIGNALS if n in parts), None)
-    if speed is None:
-        wheels = [parts[n] for n in WHEEL_SIGNALS if n in parts]
-        if wheels:
-            t = wheels[0][0]
-            v = np.mean([np.interp(t, w[0], w[1]) for w in wheels], axis=0)
-            speed = (t, v, wheels[0][2])
-    if speed is None:
-        return np.empty(0, np.int64), np.empty(0), np.empty(0)
-    t, v, unit = speed
-    step = int(round(1e9 / hz))
-    grid = np.arange(int(t[0]), int(t[-1]) + 1, step, dtype=np.int64)
-    rel = (grid - grid[0]).astype(float)
-    sp = np.interp(rel, (t - grid[0]).astype(float), v * _TO_SI.get(unit, 1.0))
-    yaw = np.zeros(grid.size)
-    for n in YAW_SIGNALS:
-        if n in parts:
-            ty, vy, uy = parts[n]
-            yaw = np.interp(rel, (ty - grid[0]).astype(float), vy * _TO_SI.get(uy, 1.0))
-            break
-    return grid, sp, yaw
+def lane_change_profile(
+    t_ns: np.ndarray, speed: np.ndarray, psi: np.ndarray, t0: float, t1: float, pad_s: float
+) -> tuple[np.ndarray, float] | None:
+    """The ego's sideways move over a lane change detected in [t0, t1], measured from odometry: the
+    heading's deviation from the road's (the heading interpolated linearly between its means over
+    `pad_s` before and after the padded window, so a steady bend is no move) integrated into a lateral
+    displacement. Returns (fraction of the move done, 0 -> 1 on the grid; its total in m) or None when
+    the window leaves the drive."""
+    tg = t_ns.astype(float)
+    span = max(t1 - t0, 1.0)
+    a, b = t0 - span, t1 + span  # the detected interval is the move's core: pad it by its length
+    pad = pad_s * 1e9
+    if a - pad < tg[0] or b + pad > tg[-1]:
+        return None
+    pre, post = (tg >= a - pad) & (tg < a), (tg > b) & (tg <= b + pad)
+    if not pre.any() or not post.any():
+        return None
+    h0, h1 = float(psi[pre].mean()), float(psi[post].mean())
+    road = h0 + (h1 - h0) * np.clip((tg - (a - pad / 2)) / (b - a + pad), 0.0, 1.0)
+    inside = (tg >= a) & (tg <= b)
+    dt = np.diff(tg, prepend=tg[0]) / 1e9
+    lat = np.cumsum(np.where(inside, speed * np.sin(psi - road) * dt, 0.0))
+    total = float(lat[-1])
+    if total == 0.0:
+        return None
+    frac = np.clip(lat / total, 0.0, 1.0)
+    frac[tg > b] = 1.0
+    return np.maximum.accumulate(frac), total
 
 
-def lane_shift_from_events(t_ns: np.ndarray, events, lane_width: float) -> np.ndarray | None:
+def lane_shift_from_events(
+    t_ns: np.ndarray, events, lane_width: float, speed=None, psi=None, policy: MaskPolicy = MaskPolicy()
+) -> np.ndarray | None:
     """The ego's cumulative lane shift (m, left positive) on the grid from `lane_change` events: one
-    lane width per change, ramping over the event's interval; None without an events table."""
+    lane width per change toward the event's side. The shift follows the move measured from odometry
+    (`lane_change_profile`) where that is consistent with one lane width (within
+    `lane_change_tolerance`), else ramps linearly over the event's interval. None without an events
+    table."""
     if events is None:
         return None
     shift = np.zeros(t_ns.size)
@@ -441,8 +344,12 @@ def lane_shift_from_events(t_ns: np.ndarray, events, lane_width: float) -> np.nd
         detail = (row.get("detail") or "").strip().lower()
         side = 1.0 if detail.startswith("left") else -1.0 if detail.startswith("right") else 0.0
         t0, t1 = float(row["t_start_ns"]), float(row["t_end_ns"])
-        ramp = np.clip((t_ns.astype(float) - t0) / max(t1 - t0, 1.0), 0.0, 1.0)
-        shift += side * lane_width * ramp
+        frac = np.clip((t_ns.astype(float) - t0) / max(t1 - t0, 1.0), 0.0, 1.0)
+        if speed is not None and psi is not None:
+            prof = lane_change_profile(t_ns, speed, psi, t0, t1, policy.lane_change_pad_s)
+            if prof is not None and abs(side * prof[1] / lane_width - 1.0) <= policy.lane_change_tolerance:
+                frac = prof[0]
+        shift += side * lane_width * frac
     return shift
 
 
@@ -496,35 +403,43 @@ def lane_evidence(tracks, lane_width: float, policy: MaskPolicy):
     return g["_lane"].to_numpy(), g["_s"].to_numpy(), g["_onc"].to_numpy()
 
 
-def track_boxes(tracks, t_ns: int, policy: MaskPolicy) -> list[np.ndarray]:
-    """Corners (8 x 3, base_link at t_ns) of every confirmed track with a sample near t_ns, moved to
+def track_boxes(tracks, t_ns: int, policy: MaskPolicy) -> np.ndarray:
+    """Corners (n x 8 x 3, base_link at t_ns) of every confirmed track with a sample near t_ns, moved to
     t_ns with its relative velocity."""
     import polars as pl
 
+    empty = np.empty((0, 8, 3))
     need = {"track_id", "t_ns", "x", "y", "box_length_m", "box_width_m", "box_height_m"}
     if tracks is None or not tracks.height or not need <= set(tracks.columns):
-        return []
+        return empty
     gap = int(policy.object_max_gap_s * 1e9)
     d = tracks.filter((pl.col("t_ns") - t_ns).abs() <= gap)
     if "hits" in d.columns:
         d = d.filter(pl.col("hits") >= policy.object_min_hits)
     if not d.height:
-        return []
+        return empty
     d = (
         d.with_columns((pl.col("t_ns") - t_ns).abs().alias("_gap"))
         .sort("_gap")
         .unique("track_id", keep="first")
     )
-    out = []
-    for r in d.iter_rows(named=True):
-        dt = (t_ns - r["t_ns"]) / 1e9
-        x = r["x"] + (r.get("vx") or 0.0) * dt
-        y = r["y"] + (r.get("vy") or 0.0) * dt
-        dims = (r["box_length_m"], r["box_width_m"], r["box_height_m"])
-        if any(v is None or not np.isfinite(v) or v <= 0 for v in dims) or x is None:
-            continue
-        out.append(cuboid_corners(x, y, r.get("heading_rad") or 0.0, *dims))
-    return out
+
+    def col(name):  # a float column, 0 where absent or unknown
+        c = pl.col(name).cast(pl.Float64) if name in d.columns else pl.lit(0.0)
+        return c.fill_null(0.0).fill_nan(0.0)
+
+    dt = (t_ns - pl.col("t_ns")) / 1e9
+    dims = ("box_length_m", "box_width_m", "box_height_m")
+    d = d.select(
+        (pl.col("x") + col("vx") * dt).alias("x"),
+        (pl.col("y") + col("vy") * dt).alias("y"),
+        col("heading_rad").alias("yaw"),
+        *(pl.col(c).cast(pl.Float64) for c in dims),
+    ).filter(pl.all_horizontal(pl.all().is_finite()) & pl.all_horizontal(pl.col(*dims) > 0))
+    if not d.height:
+        return empty
+    x, y, yaw, length, width, height = (d[c].to_numpy() for c in d.columns)
+    return cuboid_corners(x, y, np.zeros(d.height), length, width, height, yaw)
 
 
 # --- the reader -------------------------------------------------------------------------------------
@@ -551,9 +466,10 @@ def drive_road(lake, drive_id: str, policy: MaskPolicy = MaskPolicy()) -> DriveR
     sig_rel = tables.SIGNALS.rel(drive_id=drive_id)
     if not lake.exists(sig_rel):
         return None
-    t, speed, yaw = ego_motion(lake.read_parquet(sig_rel))
-    if t.size < 2:
+    ego = ego_state(lake.read_parquet(sig_rel))
+    if ego.t_ns.size < 2:
         return None
+    t = ego.t_ns
     tracks = read(tables.OBJECT_TRACKS)
     road_ctx = read(tables.ROAD_CONTEXT)
     width, src = None, ""
@@ -569,11 +485,12 @@ def drive_road(lake, drive_id: str, policy: MaskPolicy = MaskPolicy()) -> DriveR
         src = "silver/object_tracks lanes" if width else ""
     if width is None:
         width, src = policy.lane_width_m, "policy default"
-    shift = lane_shift_from_events(t, read(tables.EVENT_DETECTIONS), width)
+    path = EgoPath.from_ego(ego)
+    shift = lane_shift_from_events(t, read(tables.EVENT_DETECTIONS), width, ego.speed, path.psi, policy)
     shift_src = "silver/event_detections"
     if shift is None:
         shift, shift_src = lane_shift_from_tracks(t, tracks), "silver/object_tracks"
-    path = EgoPath.from_motion(t, speed, yaw, shift)
+    path.shift = shift
     ego_lanes = np.round(shift / width).astype(int)
     k_min, k_max, why = road_lanes(ego_lanes, *lane_evidence(tracks, width, policy), policy)
     info = {
@@ -603,11 +520,11 @@ def drive_masks(
     for row in keyframes.iter_rows(named=True):
         sensor, t = row["sensor_id"], int(row["t_ns"])
         if sensor not in cams:
-            cams[sensor] = camera_from_calibration(calibration, sensor)
+            cams[sensor] = Camera.from_calibration(calibration, sensor)
         cam = cams[sensor]
         if cam is None:
             continue
         cam = cam.scaled(int(row.get("width") or cam.width), int(row.get("height") or cam.height))
-        boxes = track_boxes(dr.tracks, t, policy) if policy.carve_objects else []
+        boxes = track_boxes(dr.tracks, t, policy) if policy.carve_objects else None
         out[(sensor, t)] = render_mask(cam, dr.path, t, dr.road, policy, boxes)
     return out

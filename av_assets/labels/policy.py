@@ -29,11 +29,15 @@ class LabellerPolicy:
     near_plane_m: float = 0.5
     max_range_m: float = 80.0
     min_box_px: float = 4.0
+    max_footprint_overlap: float = 0.3  # more of the smaller footprint than this: one object, two tracks
     min_visible: float = 0.15  # share of the silhouette seen: below it, no label (nothing to draw)
     lidar_sweep_tolerance_s: float = 0.06  # nearest sweep to a keyframe for the lidar evidence
     near_face_radius_m: float = 1.0  # lidar points this close to a track's near face are its own
     min_height_points: int = 3  # points needed to measure a height
     person_max_width_m: float = 1.2  # narrower across the line of sight: a person (walking or riding)
+    rider_max_width_m: float = 1.6  # a bike seen obliquely: this wide, at least
+    rider_min_height_m: float = 1.7  # this tall and
+    rider_max_length_m: float = 2.2  # no longer than this
     cyclist_min_speed_mps: float = 2.5  # a person faster than a brisk walk rides a bike
     min_points_above_m: float = 0.3  # lidar points lower than this are ground
     moving_speed_mps: float = 1.0  # heading from the smoothed velocity above this speed
@@ -69,13 +73,16 @@ class RoutingPolicy:
 
     accept_min: float = 0.8  # >= accept: accepted without review
     review_min: float = 0.35  # [review, accept): human QA; below: rejected
+    # accept only when no labelling function voted "wrong": the label model weighs votes as if
+    # independent, and ours are not (range, visibility and lidar support move together)
+    veto: bool = True
     version: str = "code-default"
 
     @classmethod
     def from_doc(cls, doc: dict, version: str | None = None) -> RoutingPolicy:
         if not isinstance(doc, dict):
             raise ValueError("the routing policy is a JSON object {accept_min, review_min}")
-        unknown = set(doc) - {"accept_min", "review_min", "version"}
+        unknown = set(doc) - {"accept_min", "review_min", "veto", "version"}
         if unknown:
             raise ValueError(f"unknown routing field(s): {', '.join(sorted(unknown))}")
         accept, review = (
@@ -84,15 +91,19 @@ class RoutingPolicy:
         )
         if not 0.0 <= review <= accept <= 1.0:
             raise ValueError(f"need 0 <= review_min ({review}) <= accept_min ({accept}) <= 1")
-        return cls(accept, review, version or str(doc.get("version") or cls.version))
+        veto = doc.get("veto", cls.veto)
+        if not isinstance(veto, bool):
+            raise ValueError("veto is true or false")
+        return cls(accept, review, veto, version or str(doc.get("version") or cls.version))
 
     def as_doc(self) -> dict:
-        return {"accept_min": self.accept_min, "review_min": self.review_min}
+        return {"accept_min": self.accept_min, "review_min": self.review_min, "veto": self.veto}
 
-    def route(self, score):
+    def route(self, score, vetoed=None):
+        """accepted | needs_review | rejected per label; `vetoed`: some function voted wrong."""
         import numpy as np
 
         s = np.asarray(score, float)
-        return np.where(
-            s >= self.accept_min, "accepted", np.where(s >= self.review_min, "needs_review", "rejected")
-        )
+        v = np.zeros(s.shape, bool) if vetoed is None or not self.veto else np.asarray(vetoed, bool)
+        accept = (s >= self.accept_min) & ~v
+        return np.where(accept, "accepted", np.where(s >= self.review_min, "needs_review", "rejected"))

@@ -4,7 +4,7 @@ the image edge, and occlusion by depth order (nearer silhouettes hide farther on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,6 +48,15 @@ class Camera:
         """(..., 3) optical-frame points in front of the camera -> (..., 2) pixels."""
         uvw = cam @ self.k.T
         return uvw[..., :2] / uvw[..., 2:3]
+
+    def scaled(self, width: int, height: int) -> Camera:
+        """The same camera at another resolution (a frame resized from the calibrated size)."""
+        if (width, height) == (self.width, self.height):
+            return self
+        k = self.k.copy()
+        k[0] *= width / self.width
+        k[1] *= height / self.height
+        return replace(self, k=k, width=int(width), height=int(height))
 
 
 def cuboid_corners(x, y, z0, length, width, height, yaw) -> np.ndarray:

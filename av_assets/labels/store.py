@@ -212,3 +212,33 @@ def write_masks(lake, drive_id: str, masks: dict, frames: pl.DataFrame) -> pl.Da
         "label_set": pl.String,
     }
     return pl.DataFrame(rows, schema=schema)
+
+
+def partition_files(lake, table) -> list[str]:
+    """Every partition file of a per-drive table on the lake."""
+    return lake.list(table.root, table.glob[len(table.root) + 1 :])
+
+
+def verified_labels_status(lake) -> tuple[bool, dict]:
+    """`qa.verified_labels_check` on every drive's reviews, plus: each verified label of the label
+    set is one of those reviews. Returns (all passed, {drive: {verified, reasons}})."""
+    from av_assets.labels.qa import verified_labels_check
+
+    out: dict[str, dict] = {}
+    for rel in partition_files(lake, tables.LABELS):
+        labels = lake.read_parquet(rel)
+        verified = labels.filter(pl.col("status") == "verified")
+        if not verified.height:
+            continue
+        drive_id = verified["drive_id"][0]
+        reviews, _ = read_reviews(lake, drive_id)
+        reasons: list[str] = []
+        if reviews is None:
+            reasons.append("verified labels without any review on record")
+        else:
+            _, reasons = verified_labels_check(reviews)
+            unknown = verified.join(reviews.select("label_id"), on="label_id", how="anti")
+            if unknown.height:
+                reasons.append(f"{unknown.height} verified label(s) not in ml/label_reviews")
+        out[drive_id] = {"verified": verified.height, "reasons": reasons}
+    return all(not v["reasons"] for v in out.values()), out

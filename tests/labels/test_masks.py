@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from av_assets.labels import masks as M
+from av_assets.labels.projection import Camera, cuboid_corners
+from av_assets.shared.ego import EgoState
 
 W, H = 640, 360
 FX = 400.0
@@ -26,14 +28,22 @@ CALIBRATION = {
 T0 = 1_700_000_000_000_000_000
 
 
-def _cam() -> M.Camera:
-    cam = M.camera_from_calibration(CALIBRATION, "cam")
+def _cam() -> Camera:
+    cam = Camera.from_calibration(CALIBRATION, "cam")
     assert cam is not None
     return cam
 
 
+def _path(t, speed, yaw, hz=50.0) -> M.EgoPath:
+    """The ego's path from speed and yaw rate on a uniform `hz` grid."""
+    n = t.size
+    nan = np.full(n, np.nan)
+    return M.EgoPath.from_ego(EgoState(t, speed, np.zeros(n), yaw, nan, nan, hz, {}))
+
+
 def _straight(speed=10.0, seconds=30.0) -> M.EgoPath:
-    return M.EgoPath.straight(T0 + np.arange(0, int(seconds * 1e9), 20_000_000), speed)
+    t = T0 + np.arange(0, int(seconds * 1e9), 20_000_000)
+    return _path(t, np.full(t.size, speed), np.zeros(t.size))
 
 
 def _road_only(mask):
@@ -43,16 +53,18 @@ def _road_only(mask):
 def test_camera_from_calibration_projects_like_a_pinhole():
     cam = _cam()
     # a point at the camera's height straight ahead lies on the principal point
-    p = cam.to_pixels(cam.to_optical(np.array([[21.5, 0.0, CAM_Z]])))[0]
+    p = cam.pixels(cam.to_optical(np.array([[21.5, 0.0, CAM_Z]])))[0]
     assert p == pytest.approx([CX, CY])
     # a ground point 20 m ahead of the camera, 2 m to the left: below the centre, left of it
-    u, v = cam.to_pixels(cam.to_optical(np.array([[21.5, 2.0, 0.0]])))[0]
+    u, v = cam.pixels(cam.to_optical(np.array([[21.5, 2.0, 0.0]])))[0]
     assert u == pytest.approx(CX - FX * 2.0 / 20.0)
     assert v == pytest.approx(CY + FX * CAM_Z / 20.0)
-    assert M.camera_from_calibration(CALIBRATION, "lidar") is None  # no intrinsics: no camera
-    assert M.camera_from_calibration(CALIBRATION, "nope") is None
+    assert Camera.from_calibration(CALIBRATION, "lidar") is None  # no intrinsics: no camera
+    assert Camera.from_calibration(CALIBRATION, "nope") is None
     half = cam.scaled(W // 2, H // 2)
-    assert half.K[0, 0] == pytest.approx(FX / 2) and half.K[1, 2] == pytest.approx(CY / 2)
+    assert half.k[0, 0] == pytest.approx(FX / 2) and half.k[1, 2] == pytest.approx(CY / 2)
+    assert (half.width, half.height, half.sensor_id) == (W // 2, H // 2, "cam")
+    assert cam.k[0, 0] == FX and cam.scaled(W, H) is cam  # the calibrated camera is left as it was
 
 
 def test_straight_path_projects_to_a_trapezoid_narrowing_toward_the_horizon():
@@ -82,7 +94,7 @@ def test_nothing_above_the_horizon_is_drivable_even_on_curves():
     t = T0 + np.arange(0, 30_000_000_000, 20_000_000)
     n = t.size
     for yaw in (0.0, 0.15, -0.15):  # straight, left and right bends (r ~ 67 m at 10 m/s)
-        path = M.EgoPath.from_motion(t, np.full(n, 10.0), np.full(n, yaw))
+        path = _path(t, np.full(n, 10.0), np.full(n, yaw))
         mask = M.render_mask(cam, path, T0 + 2_000_000_000, M.Road(-1, 3, 3.5), M.MaskPolicy())
         assert mask.any()
         assert not mask[: math.ceil(CY)].any()
@@ -107,7 +119,7 @@ def test_points_behind_the_camera_do_not_wrap():
     # a path that runs back toward and past the camera (a U-turn) does not wrap either
     t = T0 + np.arange(0, 20_000_000_000, 20_000_000)
     yaw = np.where((t - T0) < 2e9, np.pi / 2, 0.0)  # 90 deg/s for 2 s: a full turn-around (r ~ 3 m)
-    path = M.EgoPath.from_motion(t, np.full(t.size, 5.0), yaw)
+    path = _path(t, np.full(t.size, 5.0), yaw)
     mask = M.render_mask(cam, path, T0, M.Road(0, 1, 3.5), M.MaskPolicy())
     assert not mask[: math.ceil(CY)].any()
 
@@ -135,12 +147,44 @@ def test_lane_shift_moves_the_road_and_markings_are_thin_strips():
 def test_carved_box_hides_the_road():
     cam = _cam()
     policy = M.MaskPolicy()
-    box = M.cuboid_corners(15.0, 0.0, 0.0, 4.5, 1.8, 1.5)
+    box = cuboid_corners([15.0], [0.0], [0.0], [4.5], [1.8], [1.5], [0.0])
     free = M.render_mask(cam, _straight(), T0, M.Road(0, 0, 3.5), policy)
-    hidden = M.render_mask(cam, _straight(), T0, M.Road(0, 0, 3.5), policy, [box])
-    u, v = cam.to_pixels(cam.to_optical(np.array([[15.0 - 2.25, 0.0, 0.5]])))[0]
+    hidden = M.render_mask(cam, _straight(), T0, M.Road(0, 0, 3.5), policy, box)
+    u, v = cam.pixels(cam.to_optical(np.array([[15.0 - 2.25, 0.0, 0.5]])))[0]
     assert free[int(v), int(u)] == M.DRIVABLE and hidden[int(v), int(u)] == M.BACKGROUND
     assert (hidden != M.BACKGROUND).sum() < (free != M.BACKGROUND).sum()
+
+
+def test_track_boxes_are_moved_to_the_frame_and_need_a_confirmed_track():
+    import polars as pl
+
+    policy = M.MaskPolicy(object_min_hits=5, object_max_gap_s=0.15)
+    tracks = pl.DataFrame(
+        {
+            "track_id": [1, 1, 2, 3, 4],
+            "t_ns": [T0 - 100_000_000, T0 + 20_000_000, T0, T0, T0 + 500_000_000],
+            "x": [9.0, 20.0, 30.0, 40.0, 50.0],
+            "y": [0.0, 1.0, -3.0, 0.0, 0.0],
+            "vx": [0.0, -10.0, None, 0.0, 0.0],
+            "vy": [0.0, 0.0, 0.0, 0.0, 0.0],
+            "heading_rad": [0.0, 0.0, np.pi / 2, 0.0, 0.0],
+            "box_length_m": [4.0, 4.0, 4.0, 4.0, 4.0],
+            "box_width_m": [2.0, 2.0, 2.0, float("nan"), 2.0],
+            "box_height_m": [1.5, 1.5, 1.5, 1.5, 1.5],
+            "hits": [10, 10, 10, 10, 10],
+        }
+    )
+    boxes = M.track_boxes(tracks, T0, policy)
+    # track 1: its nearest sample (20 ms after), moved back to T0 at -10 m/s; track 2 turned 90 deg;
+    # track 3 has no width, track 4 no sample near T0
+    assert boxes.shape == (2, 8, 3)
+    by_x = boxes[np.argsort(boxes[:, :, 0].mean(1))]
+    assert by_x[0, :, :2].mean(0) == pytest.approx([20.2, 1.0])
+    assert np.ptp(by_x[0, :, 0]) == pytest.approx(4.0) and np.ptp(by_x[0, :, 2]) == pytest.approx(1.5)
+    assert by_x[1, :, :2].mean(0) == pytest.approx([30.0, -3.0])
+    assert np.ptp(by_x[1, :, 0]) == pytest.approx(2.0) and np.ptp(by_x[1, :, 1]) == pytest.approx(4.0)
+    assert M.track_boxes(tracks.with_columns(pl.lit(1).alias("hits")), T0, policy).shape == (0, 8, 3)
+    assert M.track_boxes(None, T0, policy).shape == (0, 8, 3)
 
 
 def test_mask_iou():
@@ -174,6 +218,81 @@ def test_road_lanes_from_ego_lane_changes_and_traffic():
     assert M.road_lanes(np.zeros(3, int), lanes, secs, onc, p)[:2] == (-1, 3)
     # a glimpse (under lane_evidence_s) is no lane
     assert M.road_lanes(np.zeros(3, int), np.array([1]), np.array([0.5]), np.array([False]), p)[:2] == (0, 1)
+
+
+def _lane_change_drive(seconds=20.0, hz=50.0, speed=10.0, width=3.5, start=8.0, dur=4.0):
+    """A straight drive with a lane change to the left (smooth sideways move of `width` over `dur` s)."""
+    t = T0 + np.arange(0, int(seconds * 1e9), int(1e9 / hz))
+    u = np.clip(((t - T0) / 1e9 - start) / dur, 0, 1)
+    d = width * (3 * u**2 - 2 * u**3)  # lateral position
+    psi = np.arcsin(np.clip(np.gradient(d, (t - T0) / 1e9) / speed, -1, 1))
+    yaw = np.gradient(psi, (t - T0) / 1e9)
+    return t, np.full(t.size, speed), yaw, d
+
+
+def test_lane_shift_follows_the_measured_move_of_a_lane_change():
+    import polars as pl
+
+    t, speed, yaw, d = _lane_change_drive()
+    path = _path(t, speed, yaw)
+    # the detector reports the move's core (here 15 %..85 % of the move's time); the shift follows the
+    # move measured from odometry, not a ramp over the reported interval
+    events = pl.DataFrame(
+        {"type": ["lane_change"], "t_start_ns": [T0 + 8_600_000_000], "t_end_ns": [T0 + 11_400_000_000]}
+    ).with_columns(pl.lit("left (signal)").alias("detail"))
+    shift = M.lane_shift_from_events(t, events, 3.5, speed, path.psi, M.MaskPolicy())
+    assert shift[-1] == pytest.approx(3.5) and shift[0] == 0.0
+    assert np.abs(shift - d).max() < 0.1
+    ramp = M.lane_shift_from_events(t, events, 3.5)  # no odometry: a linear ramp over the interval
+    assert np.abs(ramp - d).max() > 0.2
+    assert M.lane_shift_from_events(t, None, 3.5) is None
+    no_changes = events.with_columns(pl.lit("harsh_brake").alias("type"))
+    assert not M.lane_shift_from_events(t, no_changes, 3.5).any()
+
+
+def test_drive_masks_reads_the_lake(tmp_path):
+    import polars as pl
+
+    from av_contracts import tables
+    from av_resources.lake import LakeStorage
+
+    lake = LakeStorage(root=str(tmp_path))
+    drive = "20260101t000000-sim-veh-01-abcdef"
+    t, speed, yaw, _ = _lane_change_drive()
+    n = t.size
+    sig = pl.DataFrame(
+        {
+            "drive_id": drive,
+            "t_ns": np.concatenate([t, t]),
+            "t_raw_ns": np.concatenate([t, t]),
+            "signal": ["SPEED.SPEED"] * n + ["angular_velocity.z"] * n,
+            "value": np.concatenate([speed * 3.6, yaw]),
+            "unit": ["km/h"] * n + ["rad/s"] * n,
+            "source": ["can0"] * n + ["imu"] * n,
+        }
+    )
+    lake.write_parquet(tables.SIGNALS.rel(drive_id=drive), sig)
+    lake.write_json(tables.CALIBRATION.sidecar("calibration.json", drive_id=drive), CALIBRATION)
+    keyframes = pl.DataFrame(
+        {
+            "drive_id": drive,
+            "sensor_id": ["cam", "cam", "lidar"],
+            "t_ns": [T0 + 1_000_000_000, T0 + 9_000_000_000, T0 + 1_000_000_000],
+            "width": [W, W // 2, W],
+            "height": [H, H // 2, H],
+        }
+    )
+    out = M.drive_masks(lake, drive, keyframes)
+    assert set(out) == {("cam", T0 + 1_000_000_000), ("cam", T0 + 9_000_000_000)}  # no camera: no mask
+    assert out[("cam", T0 + 1_000_000_000)].shape == (H, W)
+    assert out[("cam", T0 + 9_000_000_000)].shape == (H // 2, W // 2)  # the frame's own resolution
+    for m in out.values():
+        assert m.dtype == np.uint8 and (m == M.DRIVABLE).any() and (m == M.LANE_MARKING).any()
+        assert not m[: m.shape[0] // 2].any()
+    # no tracks, events or road context: the policy's lane width, the ego's lane and one oncoming lane
+    info = M.drive_road(lake, drive).info
+    assert info["lane_width_source"] == "policy default" and "oncoming 1..1" in info["lanes"]
+    assert M.drive_masks(lake, "20260101t000000-sim-veh-01-000000", keyframes) == {}  # no signals
 
 
 # --- the floor on a held-out fleet ----------------------------------------------------------------

@@ -19,8 +19,9 @@ from av_resources.local_services import (
     postgres_cluster,
     seaweedfs_s3,
 )
+from tests.services.label_studio import label_studio_server
 
-__all__ = ["moto_endpoint", "postgres_server", "s3_server"]
+__all__ = ["label_studio_server", "moto_endpoint", "postgres_server", "s3_server"]
 
 
 @pytest.fixture(scope="session")
