@@ -9,8 +9,10 @@ would see, i.e. `visible_fraction >= min_visible` (default `MIN_VISIBLE` = 0.25:
 hidden behind another or cut off by the image edge is left out, as labelling guides tell people to;
 a null visible_fraction counts as fully visible) whose box, clipped to the image, is at least
 `MIN_BOX_PX` px on both sides. The frame is the ground-truth camera frame of the task's sensor whose
-true time `t_ns` is nearest the task's `t_ns` (the pipeline's corrected clock) within
-`MATCH_TOLERANCE_NS` (20 ms; frames are 100 ms apart); with no such frame the annotator draws nothing.
+header stamp `stamp_ns` equals the task's `t_ns` (a camera's offset is not estimated by the pipeline,
+so its keyframes keep the header stamp, tens of ms off true time), else the one whose true time
+`t_ns` is nearest the task's `t_ns` within `MATCH_TOLERANCE_NS` (20 ms; frames are 100 ms apart);
+with no such frame the annotator draws nothing.
 
 How each annotator errs (`Annotator`), independently per object: misses it with `miss_rate`; else
 answers a confusable class (car/truck/bus, pedestrian/cyclist; uniformly among the others of the
@@ -131,6 +133,7 @@ class _GroundTruth:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._drives: dict[str, dict[str, tuple[np.ndarray, dict[int, list[dict]]]]] = {}
+        self._stamps: dict[str, dict[str, dict[int, int]]] = {}  # drive -> sensor -> stamp -> true t
 
     def _load(self, drive_id: str) -> dict[str, tuple[np.ndarray, dict[int, list[dict]]]]:
         if drive_id in self._drives:
@@ -140,14 +143,17 @@ class _GroundTruth:
             raise FileNotFoundError(f"no ground truth for drive {drive_id!r}: {path} is missing")
         names = set(pq.read_schema(path).names)
         cols = pq.read_table(
-            path, columns=[c for c in (*_GT_COLUMNS, "visible_fraction") if c in names]
+            path, columns=[c for c in (*_GT_COLUMNS, "visible_fraction", "stamp_ns") if c in names]
         ).to_pydict()
         vis = cols.get("visible_fraction") or [None] * len(cols["t_ns"])
         times: dict[str, set[int]] = {}
+        stamps: dict[str, dict[int, int]] = {}
         objects: dict[str, dict[int, list[dict]]] = {}
         for i in range(len(cols["t_ns"])):
             sensor, t = cols["sensor"][i], int(cols["t_ns"][i])
             times.setdefault(sensor, set()).add(t)  # faces/plates rows mark a frame too
+            if cols.get("stamp_ns") and cols["stamp_ns"][i] is not None:
+                stamps.setdefault(sensor, {})[int(cols["stamp_ns"][i])] = t
             if cols["kind"][i] != "object":
                 continue
             objects.setdefault(sensor, {}).setdefault(t, []).append(
@@ -155,9 +161,12 @@ class _GroundTruth:
             )
         masks = self.root / f"{drive_id}.masks.parquet"  # every rendered frame, objects or not
         if masks.is_file():
-            m = pq.read_table(masks, columns=["t_ns", "sensor"]).to_pydict()
-            for sensor, t in zip(m["sensor"], m["t_ns"], strict=True):
+            mcols = [c for c in ("t_ns", "sensor", "stamp_ns") if c in set(pq.read_schema(masks).names)]
+            m = pq.read_table(masks, columns=mcols).to_pydict()
+            for i, (sensor, t) in enumerate(zip(m["sensor"], m["t_ns"], strict=True)):
                 times.setdefault(sensor, set()).add(int(t))
+                if m.get("stamp_ns") and m["stamp_ns"][i] is not None:
+                    stamps.setdefault(sensor, {})[int(m["stamp_ns"][i])] = int(t)
         out = {}
         for sensor, ts in times.items():
             frames = objects.get(sensor, {})
@@ -165,14 +174,19 @@ class _GroundTruth:
                 obs.sort(key=lambda o: (str(o["track_uuid"]), o["x_min"], o["y_min"]))
             out[sensor] = (np.array(sorted(ts), dtype=np.int64), frames)
         self._drives[drive_id] = out
+        self._stamps[drive_id] = stamps
         return out
 
     def frame_objects(self, drive_id: str, sensor_id: str, t_ns: int) -> list[dict] | None:
-        """The objects of the frame nearest `t_ns` within the tolerance; None if there is no frame."""
+        """The objects of the frame stamped `t_ns`, else of the frame whose true time is nearest `t_ns`
+        within the tolerance; None if there is no frame."""
         sensors = self._load(drive_id)
         if sensor_id not in sensors:
             return None
         times, frames = sensors[sensor_id]
+        stamped = self._stamps[drive_id].get(sensor_id, {}).get(int(t_ns))
+        if stamped is not None:
+            return frames.get(stamped, [])
         j = int(np.searchsorted(times, t_ns))
         best = None
         for c in (j - 1, j):

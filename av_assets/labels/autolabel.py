@@ -38,6 +38,7 @@ CANDIDATE_COLUMNS = (
     "radar_seen",
     "lidar_seen",
     "size_ok",
+    "speed_mps",  # the track's median ground speed
     "cuboid",  # [x, y, z0, length, width, height, yaw] in base_link at t_ns
 )
 
@@ -123,12 +124,13 @@ def smooth_tracks(
 
 
 def lidar_height(states: pl.DataFrame, sweeps: dict[int, np.ndarray], p: LabellerPolicy) -> pl.DataFrame:
-    """Per smoothed state: the lidar points above the ground within `near_face_radius_m` of its
+    """Per smoothed state, from the lidar points above the ground within `near_face_radius_m` of its
     near-face position in the sweep nearest its time (`sweeps`: t_ns -> (n, 3) base_link points):
-    how many, and the top one's height (the object's height where the beams reach over it)."""
+    how many, the top one's height (the object's height where the beams reach over it), and the
+    width across the line of sight of the top `upper_band_m` (a rider's shoulders vs a car's roof)."""
     st = np.array(sorted(sweeps))
     n = states.height
-    cnt, top = np.zeros(n, int), np.full(n, np.nan)
+    cnt, top, upper = np.zeros(n, int), np.full(n, np.nan), np.full(n, np.nan)
     t, x, y = states["t_ns"].to_numpy(), states["x"].to_numpy(), states["y"].to_numpy()
     tol = int(p.lidar_sweep_tolerance_s * 1e9)
     for i in range(n if st.size else 0):
@@ -139,9 +141,16 @@ def lidar_height(states: pl.DataFrame, sweeps: dict[int, np.ndarray], p: Labelle
         d2 = (pts[:, 0] - x[i]) ** 2 + (pts[:, 1] - y[i]) ** 2
         sel = (d2 <= p.near_face_radius_m**2) & (pts[:, 2] > p.min_points_above_m)
         cnt[i] = int(sel.sum())
-        if cnt[i]:
-            top[i] = float(pts[sel, 2].max())
-    return pl.DataFrame({"lidar_points": cnt, "lidar_top_m": top})
+        if not cnt[i]:
+            continue
+        q = pts[sel]
+        top[i] = float(q[:, 2].max())
+        band = q[q[:, 2] >= top[i] - p.upper_band_m]
+        if len(band) >= 2:
+            r = max(float(np.hypot(x[i], y[i])), 1e-6)
+            across = (-y[i] * band[:, 0] + x[i] * band[:, 1]) / r
+            upper[i] = float(across.max() - across.min())
+    return pl.DataFrame({"lidar_points": cnt, "lidar_top_m": top, "lidar_upper_width_m": upper})
 
 
 def track_shape(tracks: pl.DataFrame) -> pl.DataFrame:
@@ -183,9 +192,12 @@ def classify(per_track: pl.DataFrame, p: LabellerPolicy) -> pl.DataFrame:
     cls[blind] = np.where(guess[blind] == "vehicle", "car", guess[blind])
     # a person: narrow across the line of sight, or a little wider (a bike seen obliquely) but
     # person-tall and short
-    person = (wide < p.person_max_width_m) | (
-        (wide < p.rider_max_width_m) & (h >= p.rider_min_height_m) & (ext < p.rider_max_length_m)
+    upper = (
+        per_track["upper_width_m"].fill_null(np.nan).to_numpy()
+        if "upper_width_m" in per_track.columns
+        else np.full(per_track.height, np.nan)
     )
+    person = (wide < p.person_max_width_m) | (upper < p.person_max_upper_width_m)
     person = moving & seen & person & ~tall
     vehicle = moving & seen & ~person
     cls[person] = "pedestrian"
@@ -287,7 +299,10 @@ def candidates(
     seen = pl.col("lidar_points") >= p.min_height_points
     per_track = (
         near.group_by("track_id")
-        .agg(pl.col("lidar_top_m").filter(seen).quantile(0.9).alias("height_m"))
+        .agg(
+            pl.col("lidar_top_m").filter(seen).quantile(0.9).alias("height_m"),
+            pl.col("lidar_upper_width_m").filter(seen).drop_nans().median().alias("upper_width_m"),
+        )
         .join(tracks.group_by("track_id").agg(pl.col("class_guess").first()), on="track_id")
         .join(track_shape(tracks), on="track_id", how="left")
     )
@@ -379,6 +394,7 @@ def candidates(
                     "radar_seen": bool(r["radar_seen"]),
                     "lidar_seen": bool(r["lidar_seen"]),
                     "size_ok": int(r["size_ok"]),
+                    "speed_mps": float(r["speed_mps"] or 0.0),
                     "cuboid": [
                         float(x[i]),
                         float(y[i]),

@@ -20,20 +20,14 @@ def _lake():
     return local_lake()
 
 
-def _read_all(lake, table):
-    import polars as pl
-
-    files = lake.list(table.root, "**/" + table.rel(drive_id="x").rsplit("/", 1)[-1])
-    return pl.concat([lake.read_parquet(f) for f in files], how="diagonal_relaxed") if files else None
-
-
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="print one JSON document")) -> None:
     """Frames and labels per label set, by status (accepted, needs_review, rejected, verified)."""
-    from av_assets.labels.qa_round import label_set_status
+    from av_assets.labels.qa_round import label_set_status, read_all
+    from av_contracts import tables
 
     lake = _lake()
-    doc = label_set_status(_read_all(lake, _tables().LABELS), _read_all(lake, _tables().LABEL_FRAMES))
+    doc = label_set_status(read_all(lake, tables.LABELS), read_all(lake, tables.LABEL_FRAMES))
     if as_json:
         emit_json(doc)
         return
@@ -51,12 +45,6 @@ def status(as_json: bool = typer.Option(False, "--json", help="print one JSON do
     Console().print(t)
     if not doc["label_sets"]:
         stderr_console.print("no labels yet: `av process` a drive first")
-
-
-def _tables():
-    from av_contracts import tables
-
-    return tables
 
 
 @app.command()
@@ -85,6 +73,8 @@ def export(
         plan = SamplingPlan(annotators_per_task=annotators, accepted_share=accepted_share)
     except (InvalidIdentifier, ValueError) as exc:
         fail(str(exc), ExitCode.USAGE)
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file, not a folder", ExitCode.USAGE)
     lake = _lake()
     if lake.is_s3:
         fail(
@@ -100,33 +90,52 @@ def export(
         stderr_console.print(f"{summary['tasks']} tasks -> {summary['files']['tasks']}")
 
 
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        fail(f"{what} {path}: no such file", ExitCode.USAGE)
+    except OSError as exc:
+        fail(f"{what} {path}: cannot read ({exc.strerror or exc})", ExitCode.USAGE)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        fail(f"import refused, nothing written: {what} {path} is not JSON ({exc})", ExitCode.USAGE)
+
+
 @app.command("import")
 def import_(
     file: Path = typer.Argument(..., help="Label Studio JSON export of the annotated tasks"),
     tasks: Path = typer.Option(
         None, "--tasks", help="the tasks.json the round was exported as (checks every task is ours)"
     ),
-    annotators: int = typer.Option(3, "--annotators", help="annotators per task (k) the majority is of"),
+    annotators: int = typer.Option(
+        3, "--annotators", min=2, help="annotators per task (k) the majority is of"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON summary"),
 ) -> None:
     """Import completed annotations: validated in full first (a malformed or foreign file is refused
     with the reason and nothing is written), then consensus per frame (boxes matched by IoU, class by
     majority, disagreements to adjudication), verified labels per drive, and the drives' label sets
-    re-materialised."""
+    re-materialised. Exit 1 when a drive's ml/labels run fails (its reviews are written: re-run the
+    import or materialise ml/labels for the drive)."""
     from av_assets.labels.label_studio import ImportRefused
     from av_assets.labels.qa_round import import_round
 
-    try:
-        doc = json.loads(file.read_bytes())
-        known = {t["id"]: t for t in json.loads(tasks.read_bytes())} if tasks else None
-    except FileNotFoundError as exc:
-        fail(f"{exc.filename}: no such file", ExitCode.FAILED)
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError) as exc:
-        fail(f"{file if not tasks else tasks}: not a Label Studio JSON export ({exc})", ExitCode.USAGE)
+    doc = _read_json(file, "annotations")
+    known = None
+    if tasks is not None:
+        exported = _read_json(tasks, "--tasks")
+        if not isinstance(exported, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("id"), int) for t in exported
+        ):
+            fail(
+                f"--tasks {tasks}: not the tasks.json of an export (a list of tasks with ids)", ExitCode.USAGE
+            )
+        known = {t["id"]: t for t in exported}
     try:
         summary = import_round(_lake(), doc, known, annotators)
     except ImportRefused as exc:
         fail(f"import refused, nothing written: {exc.reason}", ExitCode.USAGE)
+    failed = sorted(d for d, r in summary["runs"].items() if not r["success"])
     if as_json:
         emit_json(summary)
     else:
@@ -134,3 +143,9 @@ def import_(
             f"{summary['verified_labels']} verified labels on {summary['verified_frames']} frames; "
             f"{summary['adjudication']} to adjudicate; drives {', '.join(summary['drives'])}"
         )
+    if failed:
+        stderr_console.print(
+            f"[bold red]error:[/] ml/labels failed for {', '.join(failed)} (reviews written): "
+            "re-run the import, or materialise ml/labels for the drive"
+        )
+        raise typer.Exit(int(ExitCode.FAILED))

@@ -35,9 +35,10 @@ class LabellerPolicy:
     near_face_radius_m: float = 1.0  # lidar points this close to a track's near face are its own
     min_height_points: int = 3  # points needed to measure a height
     person_max_width_m: float = 1.2  # narrower across the line of sight: a person (walking or riding)
-    rider_max_width_m: float = 1.6  # a bike seen obliquely: this wide, at least
-    rider_min_height_m: float = 1.7  # this tall and
-    rider_max_length_m: float = 2.2  # no longer than this
+    # the top of a person (shoulders, ~0.5 m; a rider's handlebar ~0.7 m) is narrower than a car's
+    # roof (>= 1.2 m): the width across the line of sight of the top `upper_band_m` of lidar points
+    upper_band_m: float = 0.4
+    person_max_upper_width_m: float = 0.95
     cyclist_min_speed_mps: float = 2.5  # a person faster than a brisk walk rides a bike
     min_points_above_m: float = 0.3  # lidar points lower than this are ground
     moving_speed_mps: float = 1.0  # heading from the smoothed velocity above this speed

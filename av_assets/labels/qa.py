@@ -311,7 +311,9 @@ def consensus(
     here"); the majority is of max(k, that count), so an annotator who never answered counts as not
     drawing, never as agreeing. A cluster (see `_clusters`) is kept when a majority drew it and
     more than half of its voters agree on the class; its box is the per-coordinate median, its score
-    votes / annotators. Otherwise it goes to adjudication: `no_majority`, `class_tie` (top classes
+    votes / annotators. A box fewer than half of the frame's
+    submitting annotators drew is dropped (the majority saw nothing there). Otherwise it goes to
+    adjudication: `no_majority` (exactly half, or too few answered), `class_tie` (top classes
     tied) or `class_split` (a unique top class without half of the votes)."""
     if k < 2:
         raise ValueError("consensus needs k >= 2 annotators per frame")
@@ -343,8 +345,10 @@ def consensus(
             base = {"label_id": lid, "drive_id": key[0], "sensor_id": key[1], "t_ns": key[2]}
             base |= dict(zip(BOX, map(float, box), strict=True))
             base |= {"votes": votes, "annotators": n_ann, "width": w, "height": h, "label_set": label_set}
+            if 2 * votes < n_ann:
+                continue  # a clear minority of those who looked drew it: the majority saw nothing
             if votes < need:
-                reason = "no_majority"
+                reason = "no_majority"  # exactly half drew it
             elif len(ranked) > 1 and ranked[1][1] == top_n:
                 reason = "class_tie"
             elif 2 * top_n <= votes:

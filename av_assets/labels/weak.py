@@ -74,6 +74,13 @@ LABELLING_FUNCTIONS: tuple[LF, ...] = (
         "camera evidence: a box with fewer image gradients than the frame's average holds only road or sky",
     ),
     LF(
+        "orientation_known",
+        lambda c: _vote(
+            np.zeros(c.height, bool), (c["class"] == "barrier").to_numpy() & (_col(c, "speed_mps") < 1.0)
+        ),
+        "a standing barrier's orientation is not measured (road works set them at any angle): its box is a guess",
+    ),
+    LF(
         "model",
         lambda c: (
             _vote(_col(c, "model_iou") >= 0.5, _col(c, "model_iou") < 0.1)

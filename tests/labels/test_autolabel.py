@@ -111,12 +111,22 @@ def test_one_object_split_into_two_tracks_is_labelled_once():
 def test_classification_over_the_whole_track():
     rows = pl.DataFrame(
         {
-            "track_id": list("abcdefg"),
-            "class_guess": ["vehicle", "vehicle", "vehicle", "pedestrian", "vehicle", "static", "static"],
-            "height_m": [1.5, 3.3, None, 1.8, 1.8, 2.9, 0.7],
-            "across_m": [1.9, 2.5, None, 0.6, 0.7, 2.1, 0.4],
-            "extent_m": [1.9, 2.6, None, 0.6, 1.7, 2.2, 0.4],
-            "speed_mps": [12.0, 9.0, 8.0, 1.2, 5.0, 0.1, 0.0],
+            "track_id": list("abcdefgh"),
+            "class_guess": [
+                "vehicle",
+                "vehicle",
+                "vehicle",
+                "pedestrian",
+                "vehicle",
+                "static",
+                "static",
+                "vehicle",
+            ],
+            "height_m": [1.5, 3.3, None, 1.8, 1.8, 2.9, 0.7, 1.75],
+            "across_m": [1.9, 2.5, None, 0.6, 0.7, 2.1, 0.4, 1.65],
+            "extent_m": [1.9, 2.6, None, 0.6, 1.7, 2.2, 0.4, 1.7],
+            "upper_width_m": [1.4, 2.3, None, 0.5, 0.6, 2.0, 0.3, 0.75],
+            "speed_mps": [12.0, 9.0, 8.0, 1.2, 5.0, 0.1, 0.0, 5.0],
         }
     )
     got = dict(zip(rows["track_id"], classify(rows, LabellerPolicy())["class"], strict=True))
@@ -128,6 +138,7 @@ def test_classification_over_the_whole_track():
         "e": "cyclist",  # narrow and fast: a rider, though the tracker called it a vehicle
         "f": "truck",  # parked and taller than a car
         "g": "traffic_cone",
+        "h": "cyclist",  # seen obliquely as wide as a car's rear, but its top is a person's
     }
 
 

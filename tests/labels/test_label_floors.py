@@ -1,4 +1,4 @@
-"""Auto-label quality on a fleet nobody tuned the labeller on (seed 41, held-out render style), as
+"""Auto-label quality on a fleet nobody tuned the labeller on (seed 67, held-out render style), as
 `av process` left it: the numbers the asset itself reports in Dagster metadata, held to floors.
 
 These floors are regression floors at today's measured level (docs/labels.md, "Numbers"), not the
