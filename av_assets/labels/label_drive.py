@@ -9,40 +9,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from av_assets.labels import schema
 from av_assets.labels.autolabel import candidates
 from av_assets.labels.inputs import DriveInputs
 from av_assets.labels.policy import LABELLER_VERSION, LabellerPolicy, RoutingPolicy
 from av_assets.labels.weak import LABELLING_FUNCTIONS, edge_ratio, label_model_scores, vote_matrix
 
-LABEL_SCHEMA = {
-    "label_id": pl.String,
-    "drive_id": pl.String,
-    "sensor_id": pl.String,
-    "t_ns": pl.Int64,
-    "class": pl.String,
-    "x_min": pl.Float64,
-    "y_min": pl.Float64,
-    "x_max": pl.Float64,
-    "y_max": pl.Float64,
-    "track_id": pl.String,
-    "score": pl.Float64,
-    "source": pl.String,
-    "status": pl.String,
-    "label_set": pl.String,
-    # provenance: which functions voted how, and the versions that made the label
-    "votes": pl.String,
-    "labeller": pl.String,
-    "policy_version": pl.String,
-    "model_version": pl.String,
-    "cuboid": pl.List(pl.Float64),
-}
-FRAME_SCHEMA = {
-    "drive_id": pl.String,
-    "sensor_id": pl.String,
-    "t_ns": pl.Int64,
-    "status": pl.String,
-    "label_set": pl.String,
-}
+LABEL_SCHEMA = schema.LABELS
+FRAME_SCHEMA = schema.LABEL_FRAMES
 
 
 @dataclass

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 from scipy.optimize import linear_sum_assignment
 
+from av_assets.labels import schema
 from av_contracts.taxonomy import OBJECT_CLASSES
 
 KEY = ["drive_id", "sensor_id", "t_ns"]
@@ -247,26 +248,7 @@ def _cluster_id(key: tuple, box: np.ndarray, taken: set[str]) -> str:
         n += 1
 
 
-LABEL_SCHEMA = {
-    "label_id": pl.String,
-    "drive_id": pl.String,
-    "sensor_id": pl.String,
-    "t_ns": pl.Int64,
-    "class": pl.String,
-    "x_min": pl.Float64,
-    "y_min": pl.Float64,
-    "x_max": pl.Float64,
-    "y_max": pl.Float64,
-    "track_id": pl.String,
-    "score": pl.Float64,
-    "source": pl.String,
-    "status": pl.String,
-    "label_set": pl.String,
-    "votes": pl.Int64,
-    "annotators": pl.Int64,
-    "width": pl.Int64,
-    "height": pl.Int64,
-}
+LABEL_SCHEMA = schema.REVIEWS
 ADJUDICATION_SCHEMA = {
     "label_id": pl.String,
     "drive_id": pl.String,
@@ -286,16 +268,7 @@ ADJUDICATION_SCHEMA = {
     "height": pl.Int64,
     "label_set": pl.String,
 }
-FRAME_SCHEMA = {
-    "drive_id": pl.String,
-    "sensor_id": pl.String,
-    "t_ns": pl.Int64,
-    "annotators": pl.Int64,
-    "labels": pl.Int64,
-    "adjudications": pl.Int64,
-    "status": pl.String,
-    "label_set": pl.String,
-}
+FRAME_SCHEMA = schema.REVIEW_FRAMES
 
 
 def consensus(

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from av_assets.labels.label_drive import FRAME_SCHEMA, LABEL_SCHEMA, label_drive
+from av_assets.labels.schema import polars_schema
 from av_contracts import tables
 from av_contracts.taxonomy import SEG_CLASSES
 
@@ -201,17 +202,7 @@ def write_masks(lake, drive_id: str, masks: dict, frames: pl.DataFrame) -> pl.Da
                 "label_set": label_set.get((sensor_id, t_ns)),
             }
         )
-    schema = {
-        "drive_id": pl.String,
-        "sensor_id": pl.String,
-        "t_ns": pl.Int64,
-        "uri": pl.String,
-        "classes": pl.List(pl.String),
-        "source": pl.String,
-        "status": pl.String,
-        "label_set": pl.String,
-    }
-    return pl.DataFrame(rows, schema=schema)
+    return pl.DataFrame(rows, schema=polars_schema(tables.LABEL_MASKS))
 
 
 def partition_files(lake, table) -> list[str]:

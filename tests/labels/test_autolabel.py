@@ -176,11 +176,13 @@ def test_labelling_functions_vote_on_the_evidence():
             "radar_seen": [True, False],
             "lidar_seen": [True, True],
             "edge_ratio": [1.8, 0.3],
+            "class": ["car", "barrier"],
+            "speed_mps": [9.0, 0.0],
         }
     )
     v = vote_matrix(c)
     assert (v[0] != 0).all() and (v[0] == 1).sum() >= 5  # every function for, or abstaining
-    assert (v[1] != 1).all() and (v[1] == 0).sum() >= 7  # every function against, or abstaining
+    assert (v[1] != 1).all() and (v[1] == 0).sum() >= 8  # every function against, or abstaining
 
 
 def test_routing_policy_thresholds_and_veto():

@@ -66,10 +66,10 @@ def test_auto_label_quality_against_ground_truth(label_fleet):
             q["ap50"],
         )
         assert q["recall_truth"] > 50  # enough well-visible near objects to measure on
-        assert q["precision_accepted"] >= 0.65
+        assert q["precision_accepted"] >= 0.7
         assert q["recall_visible_with_qa"] >= 0.5
         assert q["ap50"]["all"] >= 0.12
-        assert 0.1 <= q["qa_share"] <= 0.6  # QA gets a share, not everything
+        assert 0.1 <= q["qa_share"] <= 0.65  # QA gets a share, not everything
         assert q["mask_iou"]["drivable"] >= 0.8  # day drives
         assert q["md"]["av/label_model"].value["label_model"]["model"] == "snorkel.LabelModel"
 
