@@ -59,7 +59,9 @@ def export(
     seed: int = typer.Option(0, "--seed", help="sampling seed"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON summary"),
 ) -> None:
-    """Sample frames for human QA (every needs_review frame, a stratified share of the rest) and write
+    """Write a QA round as Label Studio tasks.
+
+    Samples frames for human QA (every needs_review frame, a stratified share of the rest) and writes
     them as Label Studio tasks with the auto-labels as predictions and the redacted keyframe as the
     image (a local-files URL under the lake root: serve it with Label Studio's local file storage)."""
     from av_assets.labels.qa import SamplingPlan
@@ -112,7 +114,9 @@ def import_(
     ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON summary"),
 ) -> None:
-    """Import completed annotations: validated in full first (a malformed or foreign file is refused
+    """Import a Label Studio export of the annotated tasks.
+
+    Completed annotations are validated in full first (a malformed or foreign file is refused
     with the reason and nothing is written), then consensus per frame (boxes matched by IoU, class by
     majority, disagreements to adjudication), verified labels per drive, and the drives' label sets
     re-materialised. Exit 1 when a drive's ml/labels run fails (its reviews are written: re-run the
