@@ -327,7 +327,8 @@ def gold_truth(tasks: list[dict], ground_truth_root: Path, min_visible: float = 
     gt = _GroundTruth(Path(ground_truth_root))
     rows = []
     for task in tasks:
-        if not task.get("data", {}).get("gold"):
+        meta = task.get("meta") or {}
+        if not meta.get("gold", task.get("data", {}).get("gold")):
             continue
         _, drive, sensor, t, w, h = _task_frame(task)
         for ob in gt.frame_objects(drive, sensor, t) or ():

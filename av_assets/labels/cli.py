@@ -85,11 +85,37 @@ def export(
         )
     summary = export_round(lake, out, plan, seed, drives or None)
     if not summary["tasks"]:
+        if drives:
+            fail(
+                f"no labelled frames of {', '.join(drives)}: not a processed drive of this lake",
+                ExitCode.FAILED,
+            )
         fail("no labelled frames to export: `av process` a drive first", ExitCode.FAILED)
     if as_json:
         emit_json(summary)
     else:
-        stderr_console.print(f"{summary['tasks']} tasks -> {summary['files']['tasks']}")
+        stderr_console.print(
+            f"{summary['tasks']} tasks -> {summary['files']['tasks']} (label config: "
+            f"{summary['files']['label_config']})\nimages are local-files URLs under "
+            f"{summary['document_root']}: docs/labels.md, 'Serving a round in Label Studio'"
+        )
+
+
+def _print_import(summary: dict) -> None:
+    agree = summary.get("agreement") or {}
+    alpha, iou = agree.get("alpha_class"), agree.get("mean_iou")
+    lines = [
+        f"{summary['verified_labels']} verified labels on {summary['verified_frames']} verified frames; "
+        f"{summary['reviewed_frames'] - summary['verified_frames']} frames wait on "
+        f"{summary['adjudication']} adjudications; drives {', '.join(summary['drives'])}",
+        "agreement: Krippendorff alpha (class) "
+        + (f"{alpha:.2f}" if alpha is not None else "n/a")
+        + ", mean IoU "
+        + (f"{iou:.2f}" if iou is not None else "n/a"),
+    ]
+    for name, acc in sorted((summary.get("annotator_accuracy") or {}).items()):
+        lines.append(f"gold frames, {name}: precision {acc['precision']:.2f} recall {acc['recall']:.2f}")
+    stderr_console.print("\n".join(lines))
 
 
 def _read_json(path: Path, what: str):
@@ -107,7 +133,9 @@ def _read_json(path: Path, what: str):
 def import_(
     file: Path = typer.Argument(..., help="Label Studio JSON export of the annotated tasks"),
     tasks: Path = typer.Option(
-        None, "--tasks", help="the tasks.json the round was exported as (checks every task is ours)"
+        None,
+        "--tasks",
+        help="the tasks.json the round was exported as: every imported task must be one of its frames (matched by frame, as Label Studio renumbers tasks) with the same image and size",
     ),
     annotators: int = typer.Option(
         3, "--annotators", min=2, help="annotators per task (k) the majority is of"
@@ -143,10 +171,7 @@ def import_(
     if as_json:
         emit_json(summary)
     else:
-        stderr_console.print(
-            f"{summary['verified_labels']} verified labels on {summary['verified_frames']} frames; "
-            f"{summary['adjudication']} to adjudicate; drives {', '.join(summary['drives'])}"
-        )
+        _print_import(summary)
     if failed:
         stderr_console.print(
             f"[bold red]error:[/] ml/labels failed for {', '.join(failed)} (reviews written): "

@@ -157,9 +157,11 @@ def export_tasks(
                 "t_ns": key[2],
                 "width": w,
                 "height": h,
-                "stratum": f.get("stratum"),
-                "gold": bool(f.get("gold") or key in gold),
             },
+            # why the frame was sampled, and whether its answer is known: task metadata, which
+            # Label Studio keeps and exports but does not show annotators (a visible "gold" flag
+            # would tell them which frames are checked)
+            "meta": {"stratum": f.get("stratum"), "gold": bool(f.get("gold") or key in gold)},
             "predictions": predictions,
         }
         for p in predictions:
@@ -177,6 +179,7 @@ def _atomic_write(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600: a Label Studio running as another user reads it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -244,7 +247,13 @@ def _task_data(task: dict, where: str) -> tuple[FrameKey, int, int, bool]:
         )
     if not isinstance(data.get(IMAGE_FIELD), str) or not _interface().validate_task({"data": data}):
         raise ImportRefused(f"{where}: data has no '{IMAGE_FIELD}' URL for the project's <Image> tag")
-    return (data["drive_id"], data["sensor_id"], t_ns), w, h, bool(data.get("gold", False))
+    return (data["drive_id"], data["sensor_id"], t_ns), w, h, is_gold(task)
+
+
+def is_gold(task: dict) -> bool:
+    """A task's gold flag: in its `meta` (older exports: in its data)."""
+    meta = task.get("meta") if isinstance(task.get("meta"), dict) else {}
+    return bool(meta.get("gold", (task.get("data") or {}).get("gold", False)))
 
 
 def _region_box(region: Any, w: int, h: int, where: str) -> tuple[str, float, float, float, float]:
@@ -343,7 +352,7 @@ def parse_import(
             kd = known.get("data", {})
             if (kd.get("width"), kd.get("height"), kd.get(IMAGE_FIELD)) != (w, h, task["data"][IMAGE_FIELD]):
                 raise ImportRefused(f"{where}: image or size differs from the exported task {tid}")
-            gold = bool(kd.get("gold", gold))
+            gold = is_gold(known) or gold
         annotations = task.get("annotations")
         if not isinstance(annotations, list):
             raise ImportRefused(f"{where}: 'annotations' is {type(annotations).__name__}, expected a list")

@@ -335,7 +335,7 @@ def consensus(
                     | {
                         "class": top,
                         "track_id": None,
-                        "score": votes / max(k, n_ann),
+                        "score": round(votes / max(k, n_ann), 4),
                         "source": "human",
                         "status": "verified",
                     }
@@ -365,6 +365,10 @@ def consensus(
                 "label_set": label_set,
             }
         )
+    open_frames = {(f["drive_id"], f["sensor_id"], f["t_ns"]) for f in frames if f["adjudications"]}
+    for row in labels:  # decided, but its frame is not verified until every box is
+        if (row["drive_id"], row["sensor_id"], row["t_ns"]) in open_frames:
+            row["status"] = "needs_review"
     return ConsensusResult(
         labels=pl.DataFrame(labels, schema=LABEL_SCHEMA),
         adjudication=pl.DataFrame(adjudication, schema=ADJUDICATION_SCHEMA),

@@ -215,7 +215,8 @@ def import_round(lake, doc: Any, known_tasks: dict | None, k: int) -> dict:
         "cancelled": parsed.cancelled,
         "boxes": parsed.annotations.height,
         "gold_frames": len(d.gold),
-        "verified_labels": new_labels.height,
+        "verified_labels": int((new_labels["status"] == "verified").sum()),
+        "decided_labels": new_labels.height,  # verified + those on frames still in adjudication
         "reviewed_frames": new_frames.height,
         "verified_frames": int((new_frames["status"] == "verified").sum()),
         "labels_on_verified_frames": int(new_frames.filter(pl.col("status") == "verified")["labels"].sum()),

@@ -137,7 +137,8 @@ def label_model_scores(votes: np.ndarray, seed: int = 0) -> tuple[np.ndarray, di
     lm.fit(votes, n_epochs=500, lr=0.01, l2=0.5, prec_init=0.8, seed=seed, log_freq=1000, progress_bar=False)
     proba = lm.predict_proba(votes)[:, RIGHT]
     proba = np.where(cast.any(1), proba, 0.5)
-    weights = lm.get_weights()
+    with np.errstate(divide="ignore", invalid="ignore"):  # a function that never votes (no model yet)
+        weights = np.nan_to_num(lm.get_weights())
     return proba, {
         "model": "snorkel.LabelModel",
         "candidates": n,

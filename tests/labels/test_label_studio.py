@@ -111,10 +111,9 @@ def test_export_tasks_shape(tasks):
         "t_ns": T0,
         "width": W,
         "height": H,
-        "stratum": "accepted/night",
-        "gold": False,
     }
-    assert tasks[2]["data"]["gold"] is True
+    assert first["meta"] == {"stratum": "accepted/night", "gold": False}
+    assert tasks[2]["meta"]["gold"] is True and "gold" not in tasks[2]["data"]  # hidden from annotators
     [pred] = first["predictions"]
     assert pred["model_version"] == "auto@v1"
     assert pred["score"] == pytest.approx((0.9 + 0.7 + 0.6) / 3)

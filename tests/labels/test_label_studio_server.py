@@ -141,7 +141,8 @@ def test_round_trip_through_server(label_studio_server, ls, exported):
     by_key = {_key(t["data"]): t for t in exported}
     for t in tasks:
         want = by_key[_key(t.data)]
-        assert t.data == want["data"]  # t_ns exactly, gold, stratum, the image URL
+        assert t.data == want["data"]  # t_ns exactly, the image URL
+        assert t.meta == want["meta"]  # stratum and gold, kept but not shown to annotators
         [pred] = t.predictions
         [wpred] = want["predictions"]
         assert pred.model_version == "auto@v1" and pred.score == pytest.approx(wpred["score"])
@@ -168,7 +169,7 @@ def test_round_trip_through_server(label_studio_server, ls, exported):
         for user_id, result in answers.items():
             ls.annotations.create(id=t.id, result=result, completed_by=user_id, was_cancelled=False)
             sent[(f"user:{user_id}", _key(t.data))] = _boxes(result, w, h)
-        if t.data["gold"]:
+        if t.meta["gold"]:
             ls.annotations.create(id=t.id, result=[], completed_by=panel[2].id, was_cancelled=True)
 
     raw = _export(ls, project.id)

@@ -416,7 +416,7 @@ def test_consensus_beats_the_median_annotator_against_ground_truth(qa_round):
     tasks = json.loads(qa_round["tasks_path"].read_text())
     doc = json.loads(qa_round["annotations_path"].read_text())
     # the truth of every task: the boxes the panel is asked for (visible enough, big enough)
-    everything = [t | {"data": t["data"] | {"gold": True}} for t in tasks]
+    everything = [t | {"meta": (t.get("meta") or {}) | {"gold": True}} for t in tasks]
     truth = pl.DataFrame(gold_truth(everything, qa_round["gt_root"]))
     assert truth.height > 0
     parsed = parse_import(doc, {t["id"]: t for t in tasks})
