@@ -16,7 +16,8 @@ from typing import Any
 
 import polars as pl
 
-KEY = ["drive_id", "sensor_id", "t_ns"]
+from av_assets.labels.qa import KEY
+
 PANEL = 3  # annotators per task: two careful, one careless (av_fleet.annotators.default_panel)
 # what the panel is asked to box (av_fleet.annotators: MIN_VISIBLE, MIN_BOX_PX), so the truth the
 # round is scored on is the truth the annotators saw

@@ -7,25 +7,12 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from av_assets.shared.geometry import iou_matrix
 from av_contracts.taxonomy import OBJECT_CLASSES
 
 # A keyframe's t_ns is its camera header stamp (the camera is a clock reference, not corrected); the
 # ground truth keeps both the stamp and the true time the image shows, so frames match on the stamp.
 MATCH_TOLERANCE_NS = 20_000_000
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(n, 4) x (m, 4) boxes (x0, y0, x1, y1) -> (n, m) IoU."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def truth_for_frames(frames: pl.DataFrame, gt_boxes: pl.DataFrame) -> pl.DataFrame:

@@ -78,7 +78,7 @@ def camera_evidence(lake, cands: pl.DataFrame, keyframes: pl.DataFrame) -> np.nd
 def model_agreement(cands: pl.DataFrame, model_boxes: pl.DataFrame) -> np.ndarray:
     """Per candidate: the best IoU with a model prediction of the same class on the same keyframe
     (`model_boxes`: sensor_id, t_ns, class, x_min..y_max, model_version)."""
-    from av_assets.labels.evaluate import iou_matrix
+    from av_assets.shared.geometry import iou_matrix
 
     cols = ["x_min", "y_min", "x_max", "y_max"]
     out = np.zeros(cands.height)

@@ -3,7 +3,7 @@ thresholds change without a release, and every label records the policy version 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 LABELLER_VERSION = "offline-labeller-1"
 
@@ -45,8 +45,7 @@ class LabellerPolicy:
     truck_min_height_m: float = 2.4  # a vehicle taller than this is a truck
     bus_min_length_m: float = 10.5
     cyclist_min_length_m: float = 1.2  # a person-wide track this long rides a bike
-    parked_car_min_height_m: float = 1.1  # a standing object this tall and this long is a parked car
-    parked_car_min_length_m: float = 3.0
+    parked_car_min_height_m: float = 1.1  # a standing object this tall and vehicle-wide is a parked car
     cone_max_height_m: float = 1.0  # a standing object this short and small is a cone
     cone_max_extent_m: float = 0.8
     barrier_max_height_m: float = 1.5
@@ -63,9 +62,6 @@ class LabellerPolicy:
             "barrier": ClassPrior(2.0, 0.5, 1.0),
         }
     )
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,20 @@ from typing import Any
 
 import polars as pl
 
+from av_assets.labels.qa import KEY
 from av_contracts import tables
 
-KEY = ["drive_id", "sensor_id", "t_ns"]
 ADJUDICATION = "adjudication.parquet"  # beside ml/label_reviews: the clusters a person must decide
+
+
+def partition_files(lake, table) -> list[str]:
+    """Every partition file of a per-drive table on the lake."""
+    return lake.list(table.root, table.glob[len(table.root) + 1 :])
 
 
 def read_all(lake, table) -> pl.DataFrame | None:
     """Every drive partition of a per-drive table, concatenated (None when no drive has one)."""
-    files = lake.list(table.root, table.glob[len(table.root) + 1 :])
+    files = partition_files(lake, table)
     return pl.concat([lake.read_parquet(f) for f in files], how="diagonal_relaxed") if files else None
 
 

@@ -205,15 +205,11 @@ def write_masks(lake, drive_id: str, masks: dict, frames: pl.DataFrame) -> pl.Da
     return pl.DataFrame(rows, schema=polars_schema(tables.LABEL_MASKS))
 
 
-def partition_files(lake, table) -> list[str]:
-    """Every partition file of a per-drive table on the lake."""
-    return lake.list(table.root, table.glob[len(table.root) + 1 :])
-
-
 def verified_labels_status(lake) -> tuple[bool, dict]:
     """`qa.verified_labels_check` on every drive's reviews, plus: each verified label of the label
     set is one of those reviews. Returns (all passed, {drive: {verified, reasons}})."""
     from av_assets.labels.qa import verified_labels_check
+    from av_assets.labels.qa_round import partition_files
 
     out: dict[str, dict] = {}
     for rel in partition_files(lake, tables.LABELS):

@@ -9,12 +9,13 @@ import polars as pl
 import pytest
 
 from av_assets.labels.autolabel import centre_from_nearest_point, classify, suppress_duplicates
-from av_assets.labels.evaluate import ap50, iou_matrix, match
+from av_assets.labels.evaluate import ap50, match
 from av_assets.labels.policy import LabellerPolicy, RoutingPolicy
 from av_assets.labels.projection import Camera, cuboid_corners, project_cuboids, visible_fractions
 from av_assets.labels.smoothing import rts_smooth
 from av_assets.labels.store import merge_reviews
 from av_assets.labels.weak import ABSTAIN, label_model_scores, vote_matrix
+from av_assets.shared.geometry import iou_matrix
 
 # a forward camera 1.5 m up: optical z = base x, optical x = -base y, optical y = -base z
 CAM = Camera(
